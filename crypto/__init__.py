@@ -1,0 +1,68 @@
+"""Cairn's cryptographic constructions (docs/PROTOCOL.md): PyNaCl only, no I/O.
+
+Two layers, as in PyNaCl: ``_primitives`` (thin libsodium calls, no policy) and the constructions
+below, which choose what is bound, checked and refused. ``crypto.envelope`` is used as a module
+(``envelope.seal``, ``envelope.open``) so that it reads side by side with pwa/js/crypto/envelope.js.
+"""
+
+from . import envelope
+from .account import AccountKeys, KdfParams, derive_account, sign_challenge, verify_challenge
+from .bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
+from .device import DeviceCert, make_device_cert, verify_device_cert
+from .errors import (
+    BadSignature,
+    CryptoError,
+    DecryptionFailed,
+    Malformed,
+    NoKey,
+    ParametersBelowFloor,
+    UnsupportedVersion,
+)
+from .grant import GrantInfo, make_grant, open_grant, read_grant
+from .keys import BoxKeyPair, SecretKey, SigningKey
+from .recovery import (
+    format_recovery_key,
+    generate_recovery_key,
+    parse_recovery_key,
+    recovery_auth_key,
+    recovery_kek,
+)
+from .wrap import unwrap_key, wrap_key
+
+__all__ = [
+    "envelope",
+    "AccountKeys",
+    "KdfParams",
+    "derive_account",
+    "sign_challenge",
+    "verify_challenge",
+    "SLOT_PASSWORD",
+    "SLOT_RECOVERY",
+    "IdentityKeys",
+    "open_bundle",
+    "seal_bundle",
+    "DeviceCert",
+    "make_device_cert",
+    "verify_device_cert",
+    "BadSignature",
+    "CryptoError",
+    "DecryptionFailed",
+    "Malformed",
+    "NoKey",
+    "ParametersBelowFloor",
+    "UnsupportedVersion",
+    "GrantInfo",
+    "make_grant",
+    "open_grant",
+    "read_grant",
+    "BoxKeyPair",
+    "SecretKey",
+    "SigningKey",
+    "format_recovery_key",
+    "generate_recovery_key",
+    "parse_recovery_key",
+    "recovery_auth_key",
+    "recovery_kek",
+    "unwrap_key",
+    "wrap_key",
+]

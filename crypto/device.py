@@ -1,0 +1,55 @@
+"""Device certificates: a user's identity key vouches for one device's Ed25519 key.
+
+docs/PROTOCOL.md section 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import _primitives as p
+from ._codec import Reader, Writer
+from .errors import Malformed, UnsupportedVersion
+from .keys import SigningKey
+
+__all__ = ["DeviceCert", "make_device_cert", "verify_device_cert"]
+
+VERSION = 1
+CERT_BYTES = 1 + 16 * 3 + 32 + 8 + p.SIGNATURE_BYTES
+_CTX = "cairn/v1/device-cert"
+
+
+@dataclass(frozen=True)
+class DeviceCert:
+    school_id: bytes
+    user_id: bytes
+    device_id: bytes
+    device_pk: bytes
+    created_ms: int
+
+
+def make_device_cert(identity: SigningKey, cert: DeviceCert) -> bytes:
+    """Sign ``cert`` with the user's identity Ed25519 key; 153 bytes."""
+    body = (
+        Writer().u8(VERSION).id(cert.school_id, "school id").id(cert.user_id, "user id")
+        .id(cert.device_id, "device id").fixed(cert.device_pk, 32, "device public key")
+        .u64(cert.created_ms).getvalue()
+    )
+    return body + identity.sign(p.ctx(_CTX) + body)
+
+
+def verify_device_cert(data: bytes, identity_public: bytes) -> DeviceCert:
+    """Check the certificate against the user's identity public key and return what it certifies."""
+    what = "verifying device certificate"
+    r = Reader(data, what)
+    version = r.u8("version")
+    if version != VERSION:
+        raise UnsupportedVersion(f"{what}: unknown version {version}")
+    if len(data) != CERT_BYTES:
+        raise Malformed(f"{what}: a certificate is {CERT_BYTES} bytes, not {len(data)}")
+    cert = DeviceCert(r.id("school id"), r.id("user id"), r.id("device id"), r.take(32, "device key"), r.u64("created"))
+    body_end = r.offset
+    signature = r.take(p.SIGNATURE_BYTES, "signature")
+    r.end()
+    p.verify(identity_public, p.ctx(_CTX) + r.slice(0, body_end), signature, what)
+    return cert

@@ -1,0 +1,197 @@
+"""Known-answer checks: run one shared vector (tests/vectors/, docs/PROTOCOL.md section 7).
+
+Pure functions over an already-parsed vector; the caller reads the files. pytest runs every vector
+through ``check_vector``, and ``cairn selfcheck`` does the same at start-up, as a cryptographic module
+runs its known-answer tests before it is trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import envelope as env
+from ._random import inject
+from .account import KdfParams, derive_account, sign_challenge, verify_challenge
+from .bundle import IdentityKeys, open_bundle, seal_bundle
+from .device import DeviceCert, make_device_cert, verify_device_cert
+from .errors import CryptoError
+from .grant import GrantInfo, make_grant, open_grant
+from .keys import BoxKeyPair, SecretKey, SigningKey
+from .recovery import format_recovery_key, parse_recovery_key, recovery_auth_key, recovery_kek
+from .wrap import unwrap_key, wrap_key
+
+__all__ = ["check_vector", "SelfCheckFailed", "EXPECTS"]
+
+EXPECTS = ("success", "parse_failure", "auth_failure", "bad_signature", "no_key", "unsupported_version")
+
+
+class SelfCheckFailed(Exception):
+    """A vector's expected result differs from what crypto/ did."""
+
+
+class _In:
+    """Reads a vector's hex inputs by name."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+    def b(self, name: str) -> bytes:
+        return bytes.fromhex(self.raw[name])
+
+    def n(self, name: str) -> int:
+        return int(self.raw[name])
+
+    def s(self, name: str) -> str:
+        return str(self.raw[name])
+
+    def random(self) -> list[bytes]:
+        return [bytes.fromhex(x) for x in self.raw["random"]]
+
+
+def _same(what: str, got: object, want: object) -> None:
+    if got != want:
+        raise SelfCheckFailed(f"{what}: got {got!r}, expected {want!r}")
+
+
+def _account(i: _In, out: Mapping[str, Any]) -> None:
+    keys = derive_account(i.s("password"), KdfParams.decode(i.b("params")))
+    _same("login public key", keys.login.public.hex(), out["login_pk"])
+    _same("key-encryption key", bytes(keys.kek).hex(), out["kek"])
+
+
+def _challenge(i: _In, out: Mapping[str, Any]) -> None:
+    login = SigningKey(i.b("login_seed"))
+    if out:
+        made = sign_challenge(login, i.b("school_id"), i.b("user_id"), i.b("challenge"))
+        _same("signature", made.hex(), out["signature"])
+    signature = bytes.fromhex(out["signature"]) if out else i.b("signature")
+    verify_challenge(login.public, i.b("school_id"), i.b("user_id"), i.b("challenge"), signature)
+
+
+def _bundle(i: _In, out: Mapping[str, Any]) -> None:
+    if out:
+        identity = IdentityKeys(BoxKeyPair(i.b("identity_x25519_sk")), SigningKey(i.b("identity_ed25519_seed")))
+        with inject(i.random()):
+            sealed = seal_bundle(identity, SecretKey(i.b("kek")), i.n("slot"), i.b("school_id"), i.b("user_id"))
+        _same("sealed bundle", sealed.hex(), i.s("sealed"))
+    opened = open_bundle(i.b("sealed"), SecretKey(i.b("kek")), i.n("slot"), i.b("school_id"), i.b("user_id"))
+    if out:
+        _same("identity X25519 key", bytes(opened.box).hex(), out["identity_x25519_sk"])
+        _same("identity Ed25519 seed", bytes(opened.signing).hex(), out["identity_ed25519_seed"])
+
+
+def _recovery(i: _In, out: Mapping[str, Any]) -> None:
+    secret = parse_recovery_key(i.s("text"))
+    if out:
+        _same("secret", secret.hex(), i.s("secret"))
+        _same("printed form", format_recovery_key(i.b("secret")), out["canonical"])
+        _same("recovery KEK", bytes(recovery_kek(secret)).hex(), out["kek"])
+        _same("recovery auth key", recovery_auth_key(secret).public.hex(), out["auth_pk"])
+
+
+def _device_cert(i: _In, out: Mapping[str, Any]) -> None:
+    if out:
+        made = make_device_cert(
+            SigningKey(i.b("identity_ed25519_seed")),
+            DeviceCert(i.b("school_id"), i.b("user_id"), i.b("device_id"), i.b("device_pk"), i.n("created_ms")),
+        )
+        _same("certificate", made.hex(), i.s("cert"))
+    cert = verify_device_cert(i.b("cert"), i.b("identity_ed25519_pk"))
+    if out:
+        for name in ("school_id", "user_id", "device_id", "device_pk"):
+            _same(name, getattr(cert, name).hex(), out[name])
+        _same("created_ms", cert.created_ms, out["created_ms"])
+
+
+def _wrap(i: _In, out: Mapping[str, Any]) -> None:
+    recipient = BoxKeyPair(i.b("recipient_sk"))
+    if out:
+        with inject(i.random()):
+            _same("wrap", wrap_key(i.b("recipient_pk"), i.b("payload"), i.b("ad")).hex(), i.s("wrap"))
+    payload = unwrap_key(i.b("wrap"), recipient, i.b("ad"))
+    if out:
+        _same("payload", payload.hex(), out["payload"])
+
+
+def _grant(i: _In, out: Mapping[str, Any]) -> None:
+    if out:
+        info = GrantInfo(
+            i.b("school_id"), i.b("reader_key_id"), i.n("reader_version"), i.b("member_id"),
+            i.b("granter_device"), i.n("created_ms"),
+        )
+        with inject(i.random()):
+            granter = SigningKey(i.b("granter_device_seed"))
+            made = make_grant(info, BoxKeyPair(i.b("reader_sk")), i.b("member_x25519_pk"), granter)
+        _same("grant", made.hex(), i.s("grant"))
+    reader = open_grant(
+        i.b("grant"), BoxKeyPair(i.b("member_x25519_sk")), i.b("school_id"), i.b("member_id"),
+        i.b("granter_device_pk"), i.b("reader_pk"),
+    )
+    if out:
+        _same("reader key", bytes(reader).hex(), out["reader_sk"])
+
+
+def _envelope(i: _In, out: Mapping[str, Any]) -> None:
+    if out:
+        recipients = [
+            (env.Recipient(r["kind"], bytes.fromhex(r["id"]), r["version"]), bytes.fromhex(r["pk"]))
+            for r in i.raw["recipients"]
+        ]
+        with inject(i.random()):
+            sealed = env.seal(
+                kind=i.n("kind"), school_id=i.b("school_id"), envelope_id=i.b("envelope_id"),
+                concern_id=i.b("concern_id"), author_device=SigningKey(i.b("device_seed")),
+                author_device_id=i.b("author_device"), counter=i.n("counter"), prev_hash=i.b("prev_hash"),
+                device_time_ms=i.n("device_time_ms"), entry_key=SecretKey(i.b("entry_key")),
+                entry_key_version=i.n("entry_key_version"),
+                pupil_ids=[bytes.fromhex(x) for x in i.raw["pupil_ids"]], recipients=recipients,
+                content=i.b("content"),
+            )
+        _same("envelope", sealed.hex(), i.s("envelope"))
+        _same("envelope hash", env.envelope_hash(sealed).hex(), out["envelope_hash"])
+    keys = {
+        (k["kind"], bytes.fromhex(k["id"]), k["version"]): BoxKeyPair(bytes.fromhex(k["sk"]))
+        for k in i.raw["reader_keys"]
+    }
+    opened = env.open(i.b("envelope"), i.b("author_device_pk"), keys)
+    if out:
+        _same("content", opened.content.hex(), out["content"])
+        _same("padded size", env.parse(i.b("envelope")).padded_size, out["padded_size"])
+
+
+def _padding(i: _In, out: Mapping[str, Any]) -> None:
+    _same("padded sizes", [env.padded_size(n) for n in i.raw["lengths"]], out["padded"])
+
+
+_CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
+    "account": _account,
+    "challenge": _challenge,
+    "bundle": _bundle,
+    "recovery": _recovery,
+    "device_cert": _device_cert,
+    "wrap": _wrap,
+    "grant": _grant,
+    "envelope": _envelope,
+    "padding": _padding,
+}
+
+
+def check_vector(vector: Mapping[str, Any]) -> None:
+    """Run one vector; raise SelfCheckFailed unless crypto/ does exactly what it expects."""
+    construct, expect = vector.get("construct"), vector.get("expect")
+    if construct not in _CHECKS:
+        raise SelfCheckFailed(f"unknown construct {construct!r}")
+    if expect not in EXPECTS:
+        raise SelfCheckFailed(f"unknown expect {expect!r}")
+    out = vector.get("output", {}) if expect == "success" else {}
+    if expect == "success" and not out:
+        raise SelfCheckFailed("a success vector must give its output")
+    try:
+        _CHECKS[construct](_In(vector["inputs"]), out)
+    except CryptoError as exc:
+        if exc.code != expect:
+            raise SelfCheckFailed(f"expected {expect}, got {exc.code} ({exc})") from None
+        return
+    if expect != "success":
+        raise SelfCheckFailed(f"expected {expect}, but it succeeded")

@@ -1,0 +1,70 @@
+// Device certificates (docs/PROTOCOL.md section 3): the user's identity Ed25519 key certifies a
+// device's own Ed25519 key. 153 bytes.
+
+import { Reader, Writer } from './_codec.js';
+import { SIGNATURE_BYTES, ctx, sign, verify } from './_primitives.js';
+import { BadSignature, Malformed, UnsupportedVersion } from './errors.js';
+
+export const DEVICE_CERT_VERSION = 0x01;
+export const DEVICE_CERT_BYTES = 153;
+const SIGNED_BYTES = DEVICE_CERT_BYTES - SIGNATURE_BYTES;
+
+/**
+ * @typedef {object} DeviceCertFields
+ * @property {Uint8Array} schoolId
+ * @property {Uint8Array} userId
+ * @property {Uint8Array} deviceId
+ * @property {Uint8Array} devicePk 32 bytes (Ed25519)
+ * @property {number} createdMs
+ */
+
+/** @param {Uint8Array} body */
+function signedMessage(body) {
+  return new Writer().bytes(ctx('cairn/v1/device-cert')).bytes(body).finish();
+}
+
+/**
+ * Make a device certificate.
+ * @param {DeviceCertFields & {identitySecretKey: Uint8Array}} fields identitySecretKey is the 64-byte libsodium form
+ * @returns {Uint8Array}
+ */
+export function makeDeviceCert({ identitySecretKey, schoolId, userId, deviceId, devicePk, createdMs }) {
+  const body = new Writer()
+    .u8(DEVICE_CERT_VERSION)
+    .id(schoolId, 'schoolId')
+    .id(userId, 'userId')
+    .id(deviceId, 'deviceId')
+    .bytes(devicePk, 32, 'devicePk')
+    .u64(createdMs)
+    .finish();
+  return new Writer().bytes(body).bytes(sign(identitySecretKey, signedMessage(body))).finish();
+}
+
+/**
+ * Verify a device certificate against the user's identity Ed25519 public key; return its fields.
+ * @param {Uint8Array} cert
+ * @param {Uint8Array} identityPk 32 bytes
+ * @returns {DeviceCertFields}
+ */
+export function verifyDeviceCert(cert, identityPk) {
+  const what = 'verifying device certificate';
+  const r = new Reader(cert, what);
+  const version = r.u8('version');
+  if (version !== DEVICE_CERT_VERSION) {
+    throw new UnsupportedVersion(`${what}: unknown version ${version}`);
+  }
+  if (cert.length !== DEVICE_CERT_BYTES) {
+    throw new Malformed(`${what}: expected ${DEVICE_CERT_BYTES} bytes, got ${cert.length}`);
+  }
+  const schoolId = r.id('school_id');
+  const userId = r.id('user_id');
+  const deviceId = r.id('device_id');
+  const devicePk = r.bytes(32, 'device_pk');
+  const createdMs = r.u64('created_ms');
+  const signature = r.bytes(SIGNATURE_BYTES, 'signature');
+  r.done();
+  if (!verify(identityPk, signedMessage(cert.subarray(0, SIGNED_BYTES)), signature)) {
+    throw new BadSignature(`${what}: signature does not match`);
+  }
+  return { schoolId, userId, deviceId, devicePk, createdMs };
+}

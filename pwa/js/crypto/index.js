@@ -1,0 +1,21 @@
+// Cairn's v1 cryptographic constructions, the JavaScript twin of crypto/ (docs/PROTOCOL.md).
+// This list is the public API; modules whose names start with `_` are private.
+
+export {
+  CryptoError, Malformed, DecryptionFailed, BadSignature, NoKey, UnsupportedVersion, ParametersBelowFloor,
+} from './errors.js';
+export {
+  KdfParams, newKdfParams, deriveAccount, signChallenge, verifyChallenge,
+} from './account.js';
+export { SLOT_PASSWORD, SLOT_RECOVERY, sealBundle, openBundle } from './bundle.js';
+export {
+  generateRecoveryKey, formatRecoveryKey, parseRecoveryKey, recoveryKek, recoveryAuthKeyPair,
+} from './recovery.js';
+export { makeDeviceCert, verifyDeviceCert } from './device.js';
+export { wrapKey, unwrapKey } from './wrap.js';
+export { makeGrant, openGrant } from './grant.js';
+export {
+  KIND_CONCERN_EVENT, RECIPIENT_READER_KEY, RECIPIENT_PERSON, paddedSize, generateEntryKey, envelopeHash,
+} from './envelope.js';
+/** seal, open, parse, verify, envelopeHash, paddedSize: `envelope.seal(...)` as in Python. */
+export * as envelope from './envelope.js';

@@ -1,0 +1,41 @@
+"""Databases for server tests: SQLite in a temporary folder, and PostgreSQL in a database of the test's own.
+
+``CAIRN_TEST_POSTGRES_URL`` names a PostgreSQL server (any database on it, usually ``postgres``); without
+it the local server at 127.0.0.1:5432 is tried, and the suite is skipped, plainly, when none answers. Each
+test that asks for ``postgres_url`` gets a fresh, uniquely named database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_url() -> str:
+    return os.environ.get("CAIRN_TEST_POSTGRES_URL", "") or DEFAULT_URL
+
+
+@pytest_asyncio.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL URL (asyncpg form) for a database made for this test alone."""
+    import asyncpg
+
+    admin = _admin_url()
+    try:
+        conn = await asyncpg.connect(admin, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"no PostgreSQL answers at {admin.split('@')[-1]} (set CAIRN_TEST_POSTGRES_URL): {exc}")
+    name = f"cairn_test_{uuid.uuid4().hex[:16]}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = admin.rsplit("/", 1)[0]
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
