@@ -69,9 +69,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"required suites: {', '.join(m for m in REQUIRED if _required(m)) or 'none'}"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running while it is open, which
+    would break the asyncio tests of later modules; closing it at the end of each module avoids that."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
