@@ -8,7 +8,7 @@ below, which choose what is bound, checked and refused. ``crypto.envelope`` is u
 from . import envelope
 from .account import AccountKeys, KdfParams, derive_account, sign_challenge, verify_challenge
 from .bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
-from .device import DeviceCert, make_device_cert, verify_device_cert
+from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
 from .errors import (
     BadSignature,
     CryptoError,
@@ -44,6 +44,8 @@ __all__ = [
     "DeviceCert",
     "make_device_cert",
     "verify_device_cert",
+    "sign_device_auth",
+    "verify_device_auth",
     "BadSignature",
     "CryptoError",
     "DecryptionFailed",

@@ -12,7 +12,7 @@ from ._codec import Reader, Writer
 from .errors import Malformed, UnsupportedVersion
 from .keys import SigningKey
 
-__all__ = ["DeviceCert", "make_device_cert", "verify_device_cert"]
+__all__ = ["DeviceCert", "make_device_cert", "verify_device_cert", "sign_device_auth", "verify_device_auth"]
 
 VERSION = 1
 CERT_BYTES = 1 + 16 * 3 + 32 + 8 + p.SIGNATURE_BYTES
@@ -53,3 +53,24 @@ def verify_device_cert(data: bytes, identity_public: bytes) -> DeviceCert:
     r.end()
     p.verify(identity_public, p.ctx(_CTX) + r.slice(0, body_end), signature, what)
     return cert
+
+
+def _auth_message(school_id: bytes, device_id: bytes, nonce: bytes) -> bytes:
+    return (
+        Writer().raw(p.ctx("cairn/v1/device/auth")).id(school_id, "school id").id(device_id, "device id")
+        .fixed(nonce, 32, "nonce").getvalue()
+    )
+
+
+def sign_device_auth(device: SigningKey, school_id: bytes, device_id: bytes, nonce: bytes) -> bytes:
+    """The device's proof on opening a sync connection: its key signs the server's fresh nonce."""
+    return device.sign(_auth_message(school_id, device_id, nonce))
+
+
+def verify_device_auth(device_pk: bytes, school_id: bytes, device_id: bytes, nonce: bytes, signature: bytes) -> None:
+    """Raise BadSignature unless ``signature`` is the device's answer to ``nonce``."""
+    try:
+        message = _auth_message(school_id, device_id, nonce)
+    except ValueError as exc:
+        raise Malformed(f"verifying device proof: {exc}") from None
+    p.verify(device_pk, message, signature, "verifying device proof")

@@ -14,7 +14,7 @@ from . import envelope as env
 from ._random import inject
 from .account import KdfParams, derive_account, sign_challenge, verify_challenge
 from .bundle import IdentityKeys, open_bundle, seal_bundle
-from .device import DeviceCert, make_device_cert, verify_device_cert
+from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
 from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
 from .keys import BoxKeyPair, SecretKey, SigningKey
@@ -104,6 +104,15 @@ def _device_cert(i: _In, out: Mapping[str, Any]) -> None:
         _same("created_ms", cert.created_ms, out["created_ms"])
 
 
+def _device_auth(i: _In, out: Mapping[str, Any]) -> None:
+    device = SigningKey(i.b("device_seed"))
+    if out:
+        made = sign_device_auth(device, i.b("school_id"), i.b("device_id"), i.b("nonce"))
+        _same("signature", made.hex(), out["signature"])
+    signature = bytes.fromhex(out["signature"]) if out else i.b("signature")
+    verify_device_auth(device.public, i.b("school_id"), i.b("device_id"), i.b("nonce"), signature)
+
+
 def _wrap(i: _In, out: Mapping[str, Any]) -> None:
     recipient = BoxKeyPair(i.b("recipient_sk"))
     if out:
@@ -170,6 +179,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "bundle": _bundle,
     "recovery": _recovery,
     "device_cert": _device_cert,
+    "device_auth": _device_auth,
     "wrap": _wrap,
     "grant": _grant,
     "envelope": _envelope,

@@ -12,7 +12,9 @@ from crypto.selfcheck import EXPECTS, SelfCheckFailed, check_vector
 VECTORS = Path(__file__).parents[1] / "vectors"
 FOLD = "fold"  # the concern fold's vectors: run by tests/sync/test_fold_vectors.py
 FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name != FOLD)
-CONSTRUCTS = {"account", "challenge", "bundle", "recovery", "device_cert", "wrap", "grant", "envelope", "padding"}
+CONSTRUCTS = {
+    "account", "challenge", "bundle", "recovery", "device_cert", "device_auth", "wrap", "grant", "envelope", "padding",
+}
 
 
 def test_every_construct_has_vectors_of_success_and_failure() -> None:

@@ -22,7 +22,7 @@ from crypto._codec import Writer
 from crypto._random import inject
 from crypto.account import KdfParams, derive_account, sign_challenge, verify_challenge
 from crypto.bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
-from crypto.device import DeviceCert, make_device_cert, verify_device_cert
+from crypto.device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
 from crypto.grant import GrantInfo, _ad, _body, make_grant, open_grant
 from crypto.keys import BoxKeyPair, SecretKey, SigningKey
 from crypto.recovery import format_recovery_key, parse_recovery_key, recovery_auth_key, recovery_kek
@@ -206,6 +206,24 @@ def device_cert_cases() -> Iterator[Case]:
     for condition, c, pk, expect, comment in bad:
         expect_error(expect, lambda c=c, pk=pk: verify_device_cert(c, pk))
         yield case("device_cert", "verify", condition, comment, expect, {"identity_ed25519_pk": pk, "cert": c})
+
+
+@registered
+def device_auth_cases() -> Iterator[Case]:
+    rng = Rng("device_auth")
+    seed, school, device_id, nonce = rng.bytes(32), rng.bytes(16), rng.bytes(16), rng.bytes(32)
+    device = SigningKey(seed)
+    sig = sign_device_auth(device, school, device_id, nonce)
+    base = {"device_seed": seed, "school_id": school, "device_id": device_id, "nonce": nonce}
+    yield case("device_auth", "sign", "success", "a device answers the sync server's fresh nonce", "success", base, {"signature": sig})
+    for condition, inputs, comment in [
+        ("flipped_signature", {**base, "signature": flip(sig, 3)}, "one bit of the signature flipped"),
+        ("other_nonce", {**base, "nonce": flip(nonce, 31), "signature": sig}, "a proof replayed against another nonce"),
+        ("other_device", {**base, "device_id": rng.bytes(16), "signature": sig}, "a proof presented for another device id"),
+        ("other_school", {**base, "school_id": rng.bytes(16), "signature": sig}, "a proof presented to another school"),
+    ]:
+        expect_error("bad_signature", lambda i=inputs: verify_device_auth(device.public, i["school_id"], i["device_id"], i["nonce"], i["signature"]))
+        yield case("device_auth", "verify", condition, comment, "bad_signature", inputs)
 
 
 def _resigned_cert(identity: SigningKey, cert: bytes, created_ms: int) -> bytes:

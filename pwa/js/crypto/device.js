@@ -68,3 +68,43 @@ export function verifyDeviceCert(cert, identityPk) {
   }
   return { schoolId, userId, deviceId, devicePk, createdMs };
 }
+
+/**
+ * @param {Uint8Array} schoolId
+ * @param {Uint8Array} deviceId
+ * @param {Uint8Array} nonce 32 bytes
+ */
+function authMessage(schoolId, deviceId, nonce) {
+  return new Writer()
+    .bytes(ctx('cairn/v1/device/auth'))
+    .id(schoolId, 'schoolId')
+    .id(deviceId, 'deviceId')
+    .bytes(nonce, 32, 'nonce')
+    .finish();
+}
+
+/**
+ * The device's proof on opening a sync connection: its key signs the server's fresh nonce.
+ * @param {Uint8Array} deviceSecretKey 64-byte libsodium form
+ * @param {Uint8Array} schoolId
+ * @param {Uint8Array} deviceId
+ * @param {Uint8Array} nonce
+ * @returns {Uint8Array}
+ */
+export function signDeviceAuth(deviceSecretKey, schoolId, deviceId, nonce) {
+  return sign(deviceSecretKey, authMessage(schoolId, deviceId, nonce));
+}
+
+/**
+ * Throw BadSignature unless `signature` is the device's answer to `nonce`.
+ * @param {Uint8Array} devicePk
+ * @param {Uint8Array} schoolId
+ * @param {Uint8Array} deviceId
+ * @param {Uint8Array} nonce
+ * @param {Uint8Array} signature
+ */
+export function verifyDeviceAuth(devicePk, schoolId, deviceId, nonce, signature) {
+  if (!verify(devicePk, authMessage(schoolId, deviceId, nonce), signature)) {
+    throw new BadSignature('verifying device proof: signature does not verify');
+  }
+}

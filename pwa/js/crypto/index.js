@@ -11,7 +11,7 @@ export { SLOT_PASSWORD, SLOT_RECOVERY, sealBundle, openBundle } from './bundle.j
 export {
   generateRecoveryKey, formatRecoveryKey, parseRecoveryKey, recoveryKek, recoveryAuthKeyPair,
 } from './recovery.js';
-export { makeDeviceCert, verifyDeviceCert } from './device.js';
+export { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 export { wrapKey, unwrapKey } from './wrap.js';
 export { makeGrant, openGrant } from './grant.js';
 export {

@@ -17,7 +17,7 @@ import {
 import { KdfParams, deriveAccount, signChallenge, verifyChallenge } from './account.js';
 import { openBundle, sealBundle } from './bundle.js';
 import { formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek } from './recovery.js';
-import { makeDeviceCert, verifyDeviceCert } from './device.js';
+import { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
 import * as envelope from './envelope.js';
@@ -146,6 +146,17 @@ const CHECKS = {
     const sig = signChallenge(login.secretKey, b(i.school_id), b(i.user_id), b(i.challenge));
     same('signature', hex(sig), out.signature);
     same('verify', verifyChallenge(login.publicKey, b(i.school_id), b(i.user_id), b(i.challenge), sig), true);
+  },
+
+  device_auth(i, out) {
+    const device = signing(i.device_seed);
+    if (!out) {
+      verifyDeviceAuth(device.publicKey, b(i.school_id), b(i.device_id), b(i.nonce), b(i.signature));
+      return;
+    }
+    const sig = signDeviceAuth(device.secretKey, b(i.school_id), b(i.device_id), b(i.nonce));
+    same('signature', hex(sig), out.signature);
+    verifyDeviceAuth(device.publicKey, b(i.school_id), b(i.device_id), b(i.nonce), sig);
   },
 
   bundle(i, out) {
