@@ -1,13 +1,21 @@
-"""The ASGI application factory. The sync endpoints arrive with the sync server (issue 3)."""
+"""The ASGI application factory."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from . import api
+from .db import create_all
+from .errors import error_handlers
+from .services import Services
 from .settings import Settings
+from .sync_ws import sync_endpoint
 
 
 async def healthz(request: Request) -> Response:
@@ -16,10 +24,27 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """Build the app from ``settings``; nothing is read from the environment here."""
-    app = Starlette(debug=settings.debug, routes=[Route("/healthz", healthz)])
+    services = services or Services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await create_all(services.engine)
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = Starlette(
+        debug=settings.debug,
+        routes=[Route("/healthz", healthz), WebSocketRoute("/sync", sync_endpoint), *api.routes()],
+        exception_handlers=error_handlers,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.services = services
     return app
 
 

@@ -43,8 +43,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     uvicorn.run(
-        "server.app:app_from_env", factory=True, host=args.host or settings.host,
-        port=args.port or settings.port, log_level="info",
+        "server.app:app_from_env",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="info",
     )
     return 0
 

@@ -14,6 +14,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "CAIRN_PORT": ("8000", "port the server listens on"),
     "CAIRN_DATABASE_URL": ("sqlite+aiosqlite:///./data/cairn.db", "SQLAlchemy URL of the database"),
     "CAIRN_DEBUG": ("false", "Starlette debug mode; never on in production"),
+    "CAIRN_SESSION_HOURS": ("336", "how long a sign-in lasts before the device must sign in again"),
 }
 
 
@@ -27,6 +28,7 @@ class Settings:
     port: int = int(SETTINGS["CAIRN_PORT"][0])
     database_url: str = field(default=SETTINGS["CAIRN_DATABASE_URL"][0], repr=False)
     debug: bool = False
+    session_hours: int = int(SETTINGS["CAIRN_SESSION_HOURS"][0])
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,12 +46,21 @@ class Settings:
             raise SettingsError(f"CAIRN_PORT must be a number, not {value['CAIRN_PORT']!r}") from None
         if not 0 < port < 65536:
             raise SettingsError(f"CAIRN_PORT must be between 1 and 65535, not {port}")
+        try:
+            session_hours = int(value["CAIRN_SESSION_HOURS"])
+        except ValueError:
+            raise SettingsError(f"CAIRN_SESSION_HOURS must be a number, not {value['CAIRN_SESSION_HOURS']!r}") from None
+        if not 1 <= session_hours <= 24 * 90:
+            raise SettingsError("CAIRN_SESSION_HOURS must be between 1 and 2160 (90 days)")
         debug = value["CAIRN_DEBUG"].lower()
         if debug not in ("true", "false", "1", "0"):
             raise SettingsError(f"CAIRN_DEBUG must be true or false, not {value['CAIRN_DEBUG']!r}")
         return cls(
-            host=value["CAIRN_HOST"], port=port, database_url=value["CAIRN_DATABASE_URL"],
+            host=value["CAIRN_HOST"],
+            port=port,
+            database_url=value["CAIRN_DATABASE_URL"],
             debug=debug in ("true", "1"),
+            session_hours=session_hours,
         )
 
     def __repr__(self) -> str:

@@ -39,3 +39,28 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+@pytest_asyncio.fixture
+async def running(tmp_path):  # type: ignore[no-untyped-def]
+    """A real server on a loopback port with a fresh SQLite database."""
+    from tests.server.harness import running_server
+
+    async with running_server(f"sqlite+aiosqlite:///{tmp_path}/cairn.db") as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def school(running, tmp_path):  # type: ignore[no-untyped-def]
+    """A fictional school on the running server: a DSL, two classes of three pupils, a teacher each."""
+    import httpx
+
+    from tests.server.harness import build_school
+
+    async with httpx.AsyncClient(base_url=running.base, timeout=30) as http:
+        built = await build_school(running, http, tmp_path)
+        yield built
+        for member in [built.dsl, *built.members.values()]:
+            if member.client is not None:
+                await member.client.close()
+            member.outbox.close()

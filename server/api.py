@@ -1,0 +1,564 @@
+"""HTTP endpoints under ``/api/v1``: sign-in, registration, the school's directory, keys and grants,
+and the admin routes for invitations, classes and pupils. Each is ``async def endpoint(request)``.
+
+Authorisation is by role, mirrored from DESIGN.md's table: the admin role runs accounts and classes but
+can never publish a reader key or a grant, so running the school gives no read access.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crypto import CryptoError, KdfParams, read_grant, verify_device_cert
+from crypto import _primitives as primitives
+from crypto.bundle import SEALED_BYTES
+from crypto.grant import GRANT_BYTES
+from sync.protocol import b64e
+
+from ._body import Body
+from .accounts import Principal, hash_token
+from .errors import ApiError
+from .models import (
+    READING_ROLES,
+    ROLES,
+    Account,
+    ClassPupil,
+    ClassTeacher,
+    Device,
+    Grant,
+    Invitation,
+    Pupil,
+    ReaderKey,
+    SchoolClass,
+)
+from .storage import now_ms
+
+__all__ = ["routes", "ROUTES"]
+
+ID = 16
+INVITE_MS = 14 * 24 * 3600 * 1000
+LOGIN = r"[A-Za-z0-9._@+-]{1,200}"
+PURPOSE = r"group:[a-z][a-z0-9_-]{0,40}"
+
+
+async def _principal(request: Request, *roles: str) -> Principal:
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError("unauthenticated", "send the session token as 'Authorization: Bearer ...'")
+    principal = await request.app.state.services.accounts.principal(header[7:])
+    if roles and not principal.has(*roles):
+        raise ApiError("forbidden", f"this needs one of the roles: {', '.join(roles)}")
+    return principal
+
+
+def _engine(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.services.engine
+
+
+# --- sign-in and registration -------------------------------------------------------------------
+
+
+async def sign_in_start(request: Request) -> Response:
+    body = await Body.read(request, {"school_id", "login"})
+    school_id, login = body.bytes("school_id", ID), body.str("login", pattern=LOGIN)
+    body.done()
+    out = await request.app.state.services.accounts.start(school_id, login)
+    return JSONResponse({k: b64e(v) for k, v in out.items()})
+
+
+async def sign_in_finish(request: Request) -> Response:
+    body = await Body.read(request, {"challenge_id", "signature", "totp", "device_id", "device_pk"})
+    args = (
+        body.bytes("challenge_id", ID),
+        body.bytes("signature", 64),
+        body.str("totp", 10, r"\d{6}", optional=True),
+        body.bytes("device_id", ID),
+        body.bytes("device_pk", 32, optional=True),
+    )
+    body.done()
+    out = await request.app.state.services.accounts.finish(*args)
+    await request.app.state.services.audit_user(out["user_id"], "sign_in", args[3])
+    return JSONResponse({**out, "user_id": b64e(out["user_id"]), "bundle": b64e(out["bundle"])})
+
+
+async def certify_device(request: Request) -> Response:
+    """Step two of signing in on a new device: its certificate, made with the identity key from the bundle."""
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError("unauthenticated", "send the session token as 'Authorization: Bearer ...'")
+    body = await Body.read(request, {"cert"})
+    cert = body.bytes("cert", 153)
+    body.done()
+    school_id, user_id, device_id = await request.app.state.services.accounts.certify_device(header[7:], cert)
+    await request.app.state.services.audit(school_id, "device.certify", user=user_id, device=device_id)
+    return Response(status_code=204)
+
+
+async def sign_out(request: Request) -> Response:
+    principal = await _principal(request)
+    await request.app.state.services.accounts.sign_out(request.headers["authorization"][7:])
+    await request.app.state.services.audit(
+        principal.school_id, "sign_out", user=principal.user_id, device=principal.device_id
+    )
+    return Response(status_code=204)
+
+
+async def register(request: Request) -> Response:
+    """An invitee's device sends the public half of everything it made; the server learns no secret."""
+    body = await Body.read(
+        request,
+        {
+            "school_id",
+            "code",
+            "kdf_params",
+            "login_pk",
+            "identity_x25519_pk",
+            "identity_ed25519_pk",
+            "bundle",
+            "recovery_bundle",
+            "recovery_auth_pk",
+            "device_id",
+            "device_pk",
+            "device_cert",
+        },
+    )
+    school_id, code = body.bytes("school_id", ID), body.str("code", 64)
+    params = body.bytes("kdf_params", 26)
+    keys = {
+        name: body.bytes(name, 32)
+        for name in ("login_pk", "identity_x25519_pk", "identity_ed25519_pk", "recovery_auth_pk", "device_pk")
+    }
+    bundle, recovery = body.bytes("bundle", SEALED_BYTES), body.bytes("recovery_bundle", SEALED_BYTES)
+    device_id, cert = body.bytes("device_id", ID), body.bytes("device_cert", 153)
+    body.done()
+    try:
+        KdfParams.decode(params)
+    except CryptoError as exc:
+        raise ApiError("invalid_request", f"KDF parameters: {exc}", {"kdf_params": exc.code}) from None
+    try:
+        certified = verify_device_cert(cert, keys["identity_ed25519_pk"])
+    except CryptoError as exc:
+        raise ApiError("invalid_request", f"device certificate: {exc}", {"device_cert": exc.code}) from None
+    async with _engine(request).begin() as conn:
+        invite = (
+            await conn.execute(
+                select(Invitation)
+                .where(Invitation.school_id == school_id, Invitation.code_hash == hash_token(code))
+                .with_for_update()
+            )
+        ).first()
+        if invite is None or invite.used_ms is not None or invite.expires_ms < now_ms():
+            raise ApiError("invalid_invitation", "the invitation code is unknown, used or expired")
+        user_id = certified.user_id
+        if (certified.school_id, certified.device_id, certified.device_pk) != (school_id, device_id, keys["device_pk"]):
+            raise ApiError(
+                "invalid_request", "the device certificate is for another device", {"device_cert": "mismatch"}
+            )
+        roles = set(invite.roles.split())
+        totp_secret = pyotp_secret() if roles & READING_ROLES else None
+        await conn.execute(
+            Invitation.__table__.update()
+            .where(Invitation.school_id == school_id, Invitation.code_hash == hash_token(code))
+            .values(used_ms=now_ms())
+        )
+        try:
+            await conn.execute(
+                insert(Account).values(
+                    school_id=school_id,
+                    id=user_id,
+                    login=invite.login,
+                    display_name=invite.display_name,
+                    roles=invite.roles,
+                    kdf_params=params,
+                    login_pk=keys["login_pk"],
+                    identity_x25519_pk=keys["identity_x25519_pk"],
+                    identity_ed25519_pk=keys["identity_ed25519_pk"],
+                    bundle=bundle,
+                    recovery_bundle=recovery,
+                    recovery_auth_pk=keys["recovery_auth_pk"],
+                    totp_secret=totp_secret,
+                    created_ms=now_ms(),
+                )
+            )
+            await conn.execute(
+                insert(Device).values(
+                    school_id=school_id,
+                    id=device_id,
+                    user_id=user_id,
+                    public_key=keys["device_pk"],
+                    cert=cert,
+                    created_ms=now_ms(),
+                    last_counter=0,
+                    last_hash=bytes(32),
+                )
+            )
+        except IntegrityError:
+            raise ApiError("conflict", "this account or device already exists") from None
+    await request.app.state.services.audit(
+        school_id, "account.register", user=user_id, device=device_id, target=invite.login
+    )
+    out = {"user_id": b64e(user_id), "login": invite.login, "roles": sorted(roles)}
+    if totp_secret:
+        out["totp_secret"] = totp_secret
+        out["totp_uri"] = f"otpauth://totp/Cairn:{invite.login}?secret={totp_secret}&issuer=Cairn"
+    return JSONResponse(out, status_code=201)
+
+
+def pyotp_secret() -> str:
+    import pyotp
+
+    return pyotp.random_base32()
+
+
+# --- the school's directory, keys and grants ----------------------------------------------------
+
+
+async def directory(request: Request) -> Response:
+    """Public keys and memberships of the school (signed by the safeguarding group in a later version)."""
+    p = await _principal(request)
+    async with _engine(request).connect() as conn:
+        accounts = (await conn.execute(select(Account).where(Account.school_id == p.school_id))).all()
+        devices = (await conn.execute(select(Device).where(Device.school_id == p.school_id))).all()
+        keys = (await conn.execute(select(ReaderKey).where(ReaderKey.school_id == p.school_id))).all()
+        pupils = (await conn.execute(select(Pupil).where(Pupil.school_id == p.school_id))).all()
+        classes = (await conn.execute(select(SchoolClass).where(SchoolClass.school_id == p.school_id))).all()
+        members = (await conn.execute(select(ClassPupil).where(ClassPupil.school_id == p.school_id))).all()
+        teachers = (await conn.execute(select(ClassTeacher).where(ClassTeacher.school_id == p.school_id))).all()
+    return JSONResponse(
+        {
+            "accounts": [
+                {
+                    "id": b64e(a.id),
+                    "login": a.login,
+                    "display_name": a.display_name,
+                    "roles": a.roles.split(),
+                    "identity_x25519_pk": b64e(a.identity_x25519_pk),
+                    "identity_ed25519_pk": b64e(a.identity_ed25519_pk),
+                    "left": a.left_ms is not None,
+                }
+                for a in accounts
+            ],
+            "devices": [
+                {
+                    "id": b64e(d.id),
+                    "user_id": b64e(d.user_id),
+                    "public_key": b64e(d.public_key),
+                    "cert": b64e(d.cert),
+                    "revoked": d.revoked_ms is not None,
+                }
+                for d in devices
+            ],
+            "reader_keys": [
+                {
+                    "id": b64e(k.id),
+                    "version": k.version,
+                    "purpose": k.purpose,
+                    "public_key": b64e(k.public_key),
+                    "current": k.current,
+                }
+                for k in keys
+            ],
+            "pupils": [{"id": b64e(x.id), "reader_key_id": b64e(x.reader_key_id)} for x in pupils],
+            "classes": [
+                {
+                    "id": b64e(c.id),
+                    "label": c.label,
+                    "pupils": [b64e(m.pupil_id) for m in members if m.class_id == c.id],
+                    "teachers": [b64e(t.user_id) for t in teachers if t.class_id == c.id],
+                }
+                for c in classes
+            ],
+        }
+    )
+
+
+async def publish_keys(request: Request) -> Response:
+    """A safeguarding keyholder's device publishes new group reader keys (public halves only)."""
+    p = await _principal(request, "safeguarding")
+    body = await Body.read(request, {"keys"})
+    rows = []
+    for n, item in enumerate(body.list("keys", 100)):
+        if not isinstance(item, dict) or item.get("purpose") is None:
+            body.errors[f"keys[{n}]"] = "invalid"
+            continue
+        rows.append(_key_row(body, p.school_id, item, f"keys[{n}]", PURPOSE))
+    body.done()
+    await _insert(request, ReaderKey, rows)
+    await request.app.state.services.audit(
+        p.school_id, "keys.publish", user=p.user_id, device=p.device_id, target=str(len(rows))
+    )
+    return JSONResponse({"published": len(rows)}, status_code=201)
+
+
+def _key_row(body: Body, school_id: bytes, item: dict, where: str, purpose_pattern: str) -> dict:
+    version = item.get("version")
+    if type(version) is not int or not 1 <= version < 2**31:
+        body.errors[f"{where}.version"] = "invalid"
+    purpose = item.get("purpose", "pupil")
+    import re
+
+    if not isinstance(purpose, str) or not re.fullmatch(purpose_pattern, purpose):
+        body.errors[f"{where}.purpose"] = "invalid"
+    return {
+        "school_id": school_id,
+        "id": body.decode(f"{where}.id", item.get("id"), ID),
+        "version": version,
+        "purpose": purpose,
+        "public_key": body.decode(f"{where}.public_key", item.get("public_key"), 32),
+        "created_ms": now_ms(),
+        "current": True,
+    }
+
+
+async def _insert(request: Request, model: type, rows: list[dict]) -> None:
+    if not rows:
+        return
+    try:
+        async with _engine(request).begin() as conn:
+            await conn.execute(insert(model), rows)
+    except IntegrityError:
+        raise ApiError("conflict", "some of these already exist") from None
+
+
+async def add_pupils(request: Request) -> Response:
+    """A safeguarding keyholder's device adds pupils (pseudonymous ids) with their reader keys."""
+    p = await _principal(request, "safeguarding")
+    body = await Body.read(request, {"pupils"})
+    pupils, keys = [], []
+    for n, item in enumerate(body.list("pupils", 1000)):
+        if not isinstance(item, dict):
+            body.errors[f"pupils[{n}]"] = "invalid"
+            continue
+        key = _key_row(
+            body, p.school_id, {**item.get("reader_key", {}), "purpose": "pupil"}, f"pupils[{n}].reader_key", "pupil"
+        )
+        keys.append(key)
+        pupils.append(
+            {
+                "school_id": p.school_id,
+                "id": body.decode(f"pupils[{n}].id", item.get("id"), ID),
+                "reader_key_id": key["id"],
+                "created_ms": now_ms(),
+            }
+        )
+    body.done()
+    await _insert(request, ReaderKey, keys)
+    await _insert(request, Pupil, pupils)
+    await request.app.state.services.audit(
+        p.school_id, "pupils.add", user=p.user_id, device=p.device_id, target=str(len(pupils))
+    )
+    return JSONResponse({"added": len(pupils)}, status_code=201)
+
+
+async def put_grants(request: Request) -> Response:
+    """Grants made by this device. The server checks what it can without any key: the granter is this
+    device, the signature holds, the granter holds the key (or founds it), and the member's roles fit."""
+    p = await _principal(request)
+    body = await Body.read(request, {"grants"})
+    raws = [body.decode(f"grants[{n}]", g, GRANT_BYTES) for n, g in enumerate(body.list("grants", 1000))]
+    body.done()
+    rows = []
+    async with _engine(request).begin() as conn:
+        for n, raw in enumerate(raws):
+            rows.append(await _check_grant(conn, p, raw, n))
+        try:
+            await conn.execute(insert(Grant), rows)
+        except IntegrityError:
+            raise ApiError("conflict", "a grant for this key version and member already exists") from None
+    await request.app.state.services.audit(
+        p.school_id, "grants.add", user=p.user_id, device=p.device_id, target=str(len(rows))
+    )
+    return JSONResponse({"stored": len(rows)}, status_code=201)
+
+
+async def _check_grant(conn, p: Principal, raw: bytes, n: int) -> dict:  # type: ignore[no-untyped-def]
+    where = {f"grants[{n}]": "invalid_grant"}
+    try:
+        info, signed, _, signature = read_grant(raw)
+        primitives.verify(p.device_pk, primitives.ctx("cairn/v1/grant/sig") + signed, signature, "grant")
+    except CryptoError as exc:
+        raise ApiError("invalid_grant", f"grant {n}: {exc}", where) from None
+    if info.school_id != p.school_id or info.granter_device != p.device_id:
+        raise ApiError("invalid_grant", f"grant {n} was not made by this device for this school", where)
+    key = (
+        await conn.execute(
+            select(ReaderKey.purpose).where(
+                ReaderKey.school_id == p.school_id,
+                ReaderKey.id == info.reader_key_id,
+                ReaderKey.version == info.reader_version,
+            )
+        )
+    ).first()
+    if key is None:
+        raise ApiError("unknown_key", f"grant {n} is for a reader key this school does not list", where)
+    holders = {
+        bytes(r[0])
+        for r in await conn.execute(
+            select(Grant.member_id).where(
+                Grant.school_id == p.school_id,
+                Grant.reader_key_id == info.reader_key_id,
+                Grant.reader_version == info.reader_version,
+                Grant.revoked_ms.is_(None),
+            )
+        )
+    }
+    if p.user_id not in holders and not (not holders and p.has("safeguarding")):
+        raise ApiError("invalid_grant", f"grant {n}: the granter does not hold this key", where)
+    member = (
+        await conn.execute(
+            select(Account.roles).where(
+                Account.school_id == p.school_id, Account.id == info.member_id, Account.left_ms.is_(None)
+            )
+        )
+    ).first()
+    if member is None:
+        raise ApiError("invalid_grant", f"grant {n} is for someone not in this school", where)
+    if not await _may_hold(conn, p.school_id, info.member_id, set(member[0].split()), key[0], info.reader_key_id):
+        raise ApiError("forbidden", f"grant {n}: the member's roles do not allow this key", where)
+    return {
+        "school_id": p.school_id,
+        "reader_key_id": info.reader_key_id,
+        "reader_version": info.reader_version,
+        "member_id": info.member_id,
+        "granter_device": p.device_id,
+        "grant": raw,
+        "created_ms": now_ms(),
+    }
+
+
+async def _may_hold(conn, school_id: bytes, member_id: bytes, roles: set[str], purpose: str, key_id: bytes) -> bool:  # type: ignore[no-untyped-def]
+    """The server's wall, mirroring the keys: who may hold which reader key."""
+    if "safeguarding" in roles:
+        return True
+    if purpose == "group:safeguarding":
+        return False
+    if purpose == "group:sen":
+        return "sen" in roles
+    if purpose == "pupil" and "teacher" in roles:
+        row = (
+            await conn.execute(
+                select(ClassTeacher.class_id)
+                .join(
+                    ClassPupil,
+                    (ClassPupil.school_id == ClassTeacher.school_id) & (ClassPupil.class_id == ClassTeacher.class_id),
+                )
+                .join(Pupil, (Pupil.school_id == ClassPupil.school_id) & (Pupil.id == ClassPupil.pupil_id))
+                .where(
+                    ClassTeacher.school_id == school_id,
+                    ClassTeacher.user_id == member_id,
+                    Pupil.reader_key_id == key_id,
+                )
+            )
+        ).first()
+        return row is not None
+    return False
+
+
+async def my_grants(request: Request) -> Response:
+    p = await _principal(request)
+    async with _engine(request).connect() as conn:
+        rows = (
+            await conn.execute(
+                select(Grant.grant).where(
+                    Grant.school_id == p.school_id, Grant.member_id == p.user_id, Grant.revoked_ms.is_(None)
+                )
+            )
+        ).all()
+    return JSONResponse({"grants": [b64e(r[0]) for r in rows]})
+
+
+# --- admin: invitations and classes --------------------------------------------------------------
+
+
+async def invite(request: Request) -> Response:
+    p = await _principal(request, "admin")
+    body = await Body.read(request, {"login", "display_name", "roles"})
+    login, name = body.str("login", pattern=LOGIN), body.str("display_name")
+    roles = body.data.get("roles")
+    if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
+        body.errors["roles"] = f"a non-empty list from {', '.join(ROLES)}"
+    body.done()
+    code = secrets.token_urlsafe(24)
+    await _insert(
+        request,
+        Invitation,
+        [
+            {
+                "school_id": p.school_id,
+                "code_hash": hash_token(code),
+                "login": login,
+                "display_name": name,
+                "roles": " ".join(sorted(set(roles))),
+                "created_ms": now_ms(),
+                "expires_ms": now_ms() + INVITE_MS,
+            }
+        ],
+    )
+    await request.app.state.services.audit(
+        p.school_id, "invitation.create", user=p.user_id, device=p.device_id, target=login
+    )
+    return JSONResponse({"code": code, "expires_ms": now_ms() + INVITE_MS}, status_code=201)
+
+
+async def add_classes(request: Request) -> Response:
+    p = await _principal(request, "admin")
+    body = await Body.read(request, {"classes"})
+    rows, pupils, teachers = [], [], []
+    for n, item in enumerate(body.list("classes", 200)):
+        item = item if isinstance(item, dict) else {}
+        class_id = body.decode(f"classes[{n}].id", item.get("id"), ID)
+        label = item.get("label")
+        if not isinstance(label, str) or not 0 < len(label) <= 100:
+            body.errors[f"classes[{n}].label"] = "invalid"
+        rows.append({"school_id": p.school_id, "id": class_id, "label": label})
+        for m, pupil in enumerate(item.get("pupils", [])):
+            pupils.append(
+                {
+                    "school_id": p.school_id,
+                    "class_id": class_id,
+                    "pupil_id": body.decode(f"classes[{n}].pupils[{m}]", pupil, ID),
+                }
+            )
+        for m, teacher in enumerate(item.get("teachers", [])):
+            teachers.append(
+                {
+                    "school_id": p.school_id,
+                    "class_id": class_id,
+                    "user_id": body.decode(f"classes[{n}].teachers[{m}]", teacher, ID),
+                }
+            )
+    body.done()
+    await _insert(request, SchoolClass, rows)
+    await _insert(request, ClassPupil, pupils)
+    await _insert(request, ClassTeacher, teachers)
+    await request.app.state.services.audit(
+        p.school_id, "classes.add", user=p.user_id, device=p.device_id, target=str(len(rows))
+    )
+    return JSONResponse({"added": len(rows)}, status_code=201)
+
+
+ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
+    # path, method, endpoint, roles (None: no session needed; (): any signed-in role)
+    ("/api/v1/sign-in/start", "POST", sign_in_start, None),
+    ("/api/v1/sign-in/finish", "POST", sign_in_finish, None),
+    ("/api/v1/devices/certify", "POST", certify_device, None),
+    ("/api/v1/sign-out", "POST", sign_out, ()),
+    ("/api/v1/register", "POST", register, None),
+    ("/api/v1/directory", "GET", directory, ()),
+    ("/api/v1/keys", "POST", publish_keys, ("safeguarding",)),
+    ("/api/v1/pupils", "POST", add_pupils, ("safeguarding",)),
+    ("/api/v1/grants", "POST", put_grants, ()),
+    ("/api/v1/grants", "GET", my_grants, ()),
+    ("/api/v1/admin/invitations", "POST", invite, ("admin",)),
+    ("/api/v1/admin/classes", "POST", add_classes, ("admin",)),
+]
+
+
+def routes() -> list[Route]:
+    return [Route(path, endpoint, methods=[method]) for path, method, endpoint, _ in ROUTES]  # type: ignore[arg-type]

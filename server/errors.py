@@ -1,0 +1,68 @@
+"""HTTP errors: one family (``ApiError``) rendered by one handler as ``{"error": {code, detail, fields?}}``.
+
+The codes are stable and listed in docs/PROTOCOL.md; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+__all__ = ["ApiError", "API_ERROR_CODES", "error_handlers"]
+
+log = logging.getLogger("cairn.http")
+
+API_ERROR_CODES: dict[str, tuple[int, str]] = {
+    "invalid_request": (400, "the body is not JSON, or a field is missing or invalid (see fields)"),
+    "unauthenticated": (401, "no valid session token"),
+    "sign_in_failed": (401, "the login, proof or one-time code is not valid"),
+    "totp_required": (401, "this account reads concerns: a one-time code is required"),
+    "forbidden": (403, "the session's roles do not allow this"),
+    "not_found": (404, "no such resource in this school"),
+    "conflict": (409, "the resource already exists with other content"),
+    "payload_too_large": (413, "the body is larger than the limit for this route"),
+    "too_many_attempts": (429, "too many failed sign-ins for this account; wait and retry"),
+    "invalid_invitation": (400, "the invitation code is unknown, used or expired"),
+    "invalid_grant": (400, "the grant does not parse, is not signed by the granter, or its granter holds no such key"),
+    "unknown_key": (400, "the reader key is not listed for this school"),
+    "internal_error": (500, "the server failed; nothing was changed"),
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, detail: str, fields: Mapping[str, str] | None = None) -> None:
+        if code not in API_ERROR_CODES:
+            raise ValueError(f"{code!r} is not an API error code")
+        super().__init__(detail)
+        self.code, self.detail, self.fields = code, detail, dict(fields or {})
+        self.status = API_ERROR_CODES[code][0]
+
+
+def _render(code: str, detail: str, status: int, fields: Mapping[str, str] | None = None) -> JSONResponse:
+    body: dict = {"code": code, "detail": detail}
+    if fields:
+        body["fields"] = dict(fields)
+    return JSONResponse({"error": body}, status_code=status)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return _render(exc.code, exc.detail, exc.status, exc.fields)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "invalid_request", 413: "payload_too_large"}.get(exc.status_code, "invalid_request")
+    return _render(code, str(exc.detail), exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return _render("internal_error", "the server failed; nothing was changed", 500)
+
+
+error_handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}

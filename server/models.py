@@ -1,0 +1,263 @@
+"""The server's tables (SQLModel). Every table is keyed by school, ready for sharding by school.
+
+The server stores only what DESIGN.md's "What the server sees" allows: ids, public keys, sealed
+objects it cannot open, and envelope metadata. Byte columns hold public keys, signatures and
+ciphertext; nothing here is a secret of a school's, except the TOTP secrets the server itself needs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "School",
+    "SchoolCounter",
+    "Account",
+    "Invitation",
+    "Device",
+    "Session",
+    "SignInAttempt",
+    "Challenge",
+    "SchoolClass",
+    "Pupil",
+    "ClassPupil",
+    "ClassTeacher",
+    "ReaderKey",
+    "Grant",
+    "DirectoryVersion",
+    "Envelope",
+    "EnvelopeRecipient",
+    "EnvelopePupil",
+    "AuditEvent",
+    "ROLES",
+    "READING_ROLES",
+]
+
+ROLES = ("contributor", "teacher", "sen", "safeguarding", "admin")
+READING_ROLES = frozenset({"teacher", "sen", "safeguarding"})
+
+
+def _bytes(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(LargeBinary, nullable=nullable)
+
+
+class School(SQLModel, table=True):
+    __tablename__ = "schools"
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    name: str = Field(max_length=200)
+    pepper: bytes = Field(sa_column=_bytes())  # makes decoy KDF parameters for unknown logins
+    created_ms: int
+
+
+class SchoolCounter(SQLModel, table=True):
+    """The next envelope sequence number of a school; locked and bumped inside each write."""
+
+    __tablename__ = "school_counters"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    last_seq: int = 0
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("school_id", "login"),)
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    login: str = Field(max_length=200)
+    display_name: str = Field(max_length=200)
+    roles: str = Field(max_length=200)  # space-separated, from ROLES
+    kdf_params: bytes = Field(sa_column=_bytes())
+    login_pk: bytes = Field(sa_column=_bytes())
+    identity_x25519_pk: bytes = Field(sa_column=_bytes())
+    identity_ed25519_pk: bytes = Field(sa_column=_bytes())
+    bundle: bytes = Field(sa_column=_bytes())
+    recovery_bundle: bytes = Field(sa_column=_bytes())
+    recovery_auth_pk: bytes = Field(sa_column=_bytes())
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_last_step: int = 0  # a one-time code is accepted once: no replay within its window
+    created_ms: int
+    left_ms: int | None = None
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitations"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    code_hash: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    login: str = Field(max_length=200)
+    display_name: str = Field(max_length=200)
+    roles: str = Field(max_length=200)
+    created_ms: int
+    expires_ms: int
+    used_ms: int | None = None
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "devices"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    user_id: bytes = Field(sa_column=_bytes())
+    public_key: bytes = Field(sa_column=_bytes())
+    cert: bytes = Field(sa_column=_bytes())
+    created_ms: int
+    last_seen_ms: int | None = None
+    revoked_ms: int | None = None
+    last_counter: int = 0
+    last_hash: bytes = Field(sa_column=_bytes())
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "sessions"
+    token_hash: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    school_id: bytes = Field(sa_column=_bytes())
+    user_id: bytes = Field(sa_column=_bytes())
+    device_id: bytes = Field(sa_column=_bytes())
+    device_pk: bytes = Field(sa_column=_bytes())  # declared at sign-in; a new device is certified next
+    created_ms: int
+    expires_ms: int
+    revoked_ms: int | None = None
+
+
+class SignInAttempt(SQLModel, table=True):
+    """Failed sign-ins, counted per account over a sliding window."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_attempts_account", "school_id", "login", "at_ms"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: bytes = Field(sa_column=_bytes())
+    login: str = Field(max_length=200)
+    at_ms: int
+
+
+class Challenge(SQLModel, table=True):
+    """A sign-in challenge: single use, short-lived."""
+
+    __tablename__ = "challenges"
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    school_id: bytes = Field(sa_column=_bytes())
+    login: str = Field(max_length=200)
+    nonce: bytes = Field(sa_column=_bytes())
+    expires_ms: int
+
+
+class SchoolClass(SQLModel, table=True):
+    __tablename__ = "classes"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    label: str = Field(max_length=100)  # e.g. "Year 3 Oak"; not a secret
+
+
+class Pupil(SQLModel, table=True):
+    """A pupil, known only by a pseudonymous id (a keyed hash of the UPN made on a school device)."""
+
+    __tablename__ = "pupils"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    reader_key_id: bytes = Field(sa_column=_bytes())
+    created_ms: int
+    left_ms: int | None = None
+
+
+class ClassPupil(SQLModel, table=True):
+    __tablename__ = "class_pupils"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    class_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    pupil_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+
+
+class ClassTeacher(SQLModel, table=True):
+    __tablename__ = "class_teachers"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    class_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    user_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+
+
+class ReaderKey(SQLModel, table=True):
+    """One version of a reader key: its public half, and what it is for (a group or a pupil)."""
+
+    __tablename__ = "reader_keys"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    version: int = Field(primary_key=True)
+    purpose: str = Field(max_length=80)  # "group:safeguarding", "group:sen", "pupil"
+    public_key: bytes = Field(sa_column=_bytes())
+    created_ms: int
+    current: bool = True
+
+
+class Grant(SQLModel, table=True):
+    """A reader key version sealed to a member by a keyholder device; the server cannot open it."""
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_member", "school_id", "member_id"),)
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    reader_key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    reader_version: int = Field(primary_key=True)
+    member_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    granter_device: bytes = Field(sa_column=_bytes())
+    grant: bytes = Field(sa_column=_bytes())
+    created_ms: int
+    revoked_ms: int | None = None
+
+
+class DirectoryVersion(SQLModel, table=True):
+    """A version of the school's signed key directory (docs/PROTOCOL.md, the directory part)."""
+
+    __tablename__ = "directory_versions"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    version: int = Field(primary_key=True)
+    body: bytes = Field(sa_column=_bytes())
+    created_ms: int
+
+
+class Envelope(SQLModel, table=True):
+    """One accepted envelope. ``seq`` is the school's sequence number, assigned inside the write."""
+
+    __tablename__ = "envelopes"
+    __table_args__ = (
+        UniqueConstraint("school_id", "envelope_id"),
+        Index("ix_envelopes_concern", "school_id", "concern_id"),
+    )
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    seq: int = Field(primary_key=True)
+    envelope_id: bytes = Field(sa_column=_bytes())
+    concern_id: bytes = Field(sa_column=_bytes())
+    author_device: bytes = Field(sa_column=_bytes())
+    counter: int
+    device_time_ms: int
+    server_time_ms: int
+    padded_size: int
+    digest: bytes = Field(sa_column=_bytes())
+    body: bytes = Field(sa_column=_bytes())
+
+
+class EnvelopeRecipient(SQLModel, table=True):
+    """Which keys an envelope is sealed to: what the server routes and authorises by."""
+
+    __tablename__ = "envelope_recipients"
+    __table_args__ = (Index("ix_recipients_key", "school_id", "kind", "key_id", "version", "seq"),)
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    seq: int = Field(primary_key=True)
+    kind: int = Field(primary_key=True)
+    key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    version: int = Field(primary_key=True)
+
+
+class EnvelopePupil(SQLModel, table=True):
+    __tablename__ = "envelope_pupils"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    seq: int = Field(primary_key=True)
+    pupil_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: never content, never key bytes."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_school_time", "school_id", "at_ms"),)
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: bytes = Field(sa_column=_bytes())
+    at_ms: int
+    actor_user: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
+    actor_device: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
+    action: str = Field(max_length=80)
+    target: str = Field(default="", max_length=200)

@@ -1,0 +1,295 @@
+"""The ``/sync`` websocket: one per device, carrying auth, puts and acks, pulls and pages, pushes,
+keepalive, revocation and errors (docs/PROTOCOL.md part 2).
+
+Every frame is validated by ``sync.protocol``; every refusal is an error frame with a stable code, and
+the connection stays open unless the peer cannot be trusted (failed auth, revoked device).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from crypto import CryptoError
+from crypto import envelope as env
+from sync.protocol import (
+    LIMITS,
+    PROTOCOL_VERSION,
+    Auth,
+    Ping,
+    ProtocolError,
+    Pull,
+    Put,
+    b64e,
+    decode_cursor,
+    encode_cursor,
+    frame,
+    parse_client,
+)
+
+from .accounts import Principal
+from .storage import Incoming, ReadableKeys, StoredItem, now_ms
+
+__all__ = ["sync_endpoint"]
+
+log = logging.getLogger("cairn.sync")
+
+CLOSE_POLICY = 4001  # auth failed or device revoked: the client must not retry blindly
+CLOSE_REPLACED = 4002  # another connection of the same device took over
+_CRYPTO_CODES = {
+    "parse_failure": "malformed_envelope",
+    "unsupported_version": "unsupported_version",
+    "bad_signature": "bad_signature",
+}
+
+
+@dataclass
+class _Commit:
+    before: int
+    after: int
+    items: list[StoredItem]
+
+
+class SyncConnection:
+    def __init__(self, ws: WebSocket, services, principal: Principal) -> None:  # type: ignore[no-untyped-def]
+        self.ws, self.services, self.principal = ws, services, principal
+        self.school_id, self.device_id, self.user_id = principal.school_id, principal.device_id, principal.user_id
+        self.keys: ReadableKeys = ReadableKeys(principal.user_id, frozenset())
+        self.live_seq: int | None = None  # position of the last push, once the device has pulled to the end
+        self._commits: list[_Commit] = []
+        self._top = 0  # the newest commit this connection has heard of
+        self._wake = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self._position_lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, body: dict | str) -> None:
+        text = body if isinstance(body, str) else frame(body)
+        async with self._send_lock:
+            if not self.closed and self.ws.application_state == WebSocketState.CONNECTED:
+                await self.ws.send_text(text)
+
+    # --- hub callbacks ---------------------------------------------------------------------------
+
+    def committed(self, before: int, after: int, items: list[StoredItem]) -> None:
+        self._top = max(self._top, after)
+        if self.live_seq is None:
+            return
+        self._commits.append(_Commit(before, after, items))
+        if len(self._commits) > 64:  # a slow reader: drop the buffer and catch up from storage instead
+            self._commits.clear()
+        self._wake.set()
+
+    async def revoke(self, reason: str) -> None:
+        await self.send({"type": "revoked", "reason": reason})
+        await self.close(CLOSE_POLICY)
+
+    async def close(self, code: int) -> None:
+        if not self.closed:
+            self.closed = True
+            self._wake.set()
+            try:
+                await self.ws.close(code)
+            except RuntimeError:
+                pass
+
+    # --- the read loop ---------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
+        pusher = asyncio.create_task(self._push_loop(), name="cairn-push")
+        try:
+            while not self.closed:
+                text = await self._receive()
+                if text is None:
+                    break
+                request_id = None
+                try:
+                    message = parse_client(text)
+                    request_id = message.id
+                    await self._handle(message)
+                except ProtocolError as exc:
+                    exc.request_id = exc.request_id or request_id
+                    await self.send(exc.to_frame())
+        finally:
+            self.closed = True
+            pusher.cancel()
+
+    async def _receive(self) -> str | None:
+        try:
+            message = await self.ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        if message.get("text") is not None:
+            return message["text"]
+        await self.send(ProtocolError("malformed_frame", "frames are UTF-8 JSON text, not binary").to_frame())
+        return ""
+
+    async def _handle(self, message: Auth | Put | Pull | Ping) -> None:
+        if isinstance(message, Ping):
+            await self.send({"type": "pong", "id": message.id, "server_time_ms": now_ms()})
+        elif isinstance(message, Put):
+            await self._put(message)
+        elif isinstance(message, Pull):
+            await self._pull(message)
+        else:
+            raise ProtocolError(
+                "already_authenticated", "this connection is already authenticated", request_id=message.id
+            )
+
+    async def _put(self, message: Put) -> None:
+        items = await asyncio.to_thread(self._verify_all, message.envelopes, message.id)
+        acks = await self.services.ingestor.submit(self.school_id, self.device_id, items)
+        await self.send(
+            {
+                "type": "ack",
+                "id": message.id,
+                "results": [
+                    {
+                        "envelope_id": b64e(a.envelope_id),
+                        "seq": a.seq,
+                        "server_time_ms": a.server_time_ms,
+                        "duplicate": a.duplicate,
+                    }
+                    for a in acks
+                ],
+            }
+        )
+
+    def _verify_all(self, raws: tuple[bytes, ...], request_id: str) -> list[Incoming]:
+        """Parse and verify every envelope of a put (in a worker thread: PyNaCl releases the GIL)."""
+        items = []
+        for index, raw in enumerate(raws):
+            where = {"envelopes": f"item {index}"}
+            try:
+                parsed = env.verify(raw, self.principal.device_pk)
+            except CryptoError as exc:
+                code = _CRYPTO_CODES.get(exc.code, "malformed_envelope")
+                raise ProtocolError(code, f"envelope {index}: {exc}", where, request_id) from None
+            h = parsed.header
+            if h.school_id != self.school_id:
+                raise ProtocolError("wrong_school", f"envelope {index} names another school", where, request_id)
+            if h.author_device != self.device_id:
+                raise ProtocolError(
+                    "wrong_device", f"envelope {index} was written by another device", where, request_id
+                )
+            items.append(Incoming(raw, parsed, env.envelope_hash(raw)))
+        return items
+
+    async def _pull(self, message: Pull) -> None:
+        since = decode_cursor(message.cursor)
+        top = await self.services.storage.last_seq(self.school_id)
+        if since > top:
+            raise ProtocolError("invalid_cursor", "the cursor is ahead of this school's records", request_id=message.id)
+        async with self._position_lock:
+            self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
+            page = await self.services.storage.pull_since(self.school_id, self.keys, since, message.limit)
+            if page.done:
+                self.live_seq = page.cursor_seq if self.live_seq is None else max(self.live_seq, page.cursor_seq)
+                self._wake.set()
+            await self.send(
+                {
+                    "type": "page",
+                    "id": message.id,
+                    "items": [_item(i) for i in page.items],
+                    "cursor": encode_cursor(page.cursor_seq),
+                    "done": page.done,
+                }
+            )
+
+    async def _push_loop(self) -> None:
+        while not self.closed:
+            await self._wake.wait()
+            self._wake.clear()
+            async with self._position_lock:
+                await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Push everything readable after ``live_seq``: from the commits in memory when they follow on,
+        from storage when there is a gap (a commit heard before the device was live, another instance,
+        or a dropped buffer)."""
+        while self.live_seq is not None and not self.closed:
+            commit = self._commits.pop(0) if self._commits else None
+            if commit is not None and commit.after <= self.live_seq:
+                continue
+            if commit is not None and commit.before == self.live_seq:
+                items = [i for i in commit.items if self.keys.allows(i.recipients)]
+                self.live_seq = commit.after
+            elif commit is not None or self.live_seq < self._top:
+                page = await self.services.storage.pull_since(
+                    self.school_id, self.keys, self.live_seq, LIMITS["max_pull_limit"]
+                )
+                items, self.live_seq = page.items, page.cursor_seq
+                if commit is not None and commit.after > self.live_seq:
+                    self._commits.insert(0, commit)
+            else:
+                break
+            if items:
+                await self.send(
+                    {"type": "push", "items": [_item(i) for i in items], "cursor": encode_cursor(self.live_seq)}
+                )
+
+
+def _item(item: StoredItem) -> dict:
+    return {"seq": item.seq, "server_time_ms": item.server_time_ms, "envelope": b64e(item.body)}
+
+
+async def sync_endpoint(ws: WebSocket) -> None:
+    services = ws.app.state.services
+    await ws.accept()
+    nonce = os.urandom(32)
+    await ws.send_text(
+        frame({"type": "challenge", "nonce": b64e(nonce), "server_time_ms": now_ms(), "protocol": PROTOCOL_VERSION})
+    )
+    try:
+        principal = await asyncio.wait_for(_authenticate(ws, services, nonce), LIMITS["auth_timeout_seconds"])
+    except TimeoutError:
+        await ws.send_text(ProtocolError("not_authenticated", "no auth frame in time").to_frame())
+        await ws.close(CLOSE_POLICY)
+        return
+    if principal is None:
+        return
+    connection = SyncConnection(ws, services, principal)
+    for old in services.hub.add(connection):
+        await old.close(CLOSE_REPLACED)
+    await services.audit(principal.school_id, "sync.connect", user=principal.user_id, device=principal.device_id)
+    await connection.send(
+        {
+            "type": "ready",
+            "id": principal.request_id,
+            "school_id": b64e(principal.school_id),
+            "user_id": b64e(principal.user_id),
+            "device_id": b64e(principal.device_id),
+            "roles": sorted(principal.roles),
+            "limits": LIMITS,
+        }
+    )
+    try:
+        await connection.serve()
+    finally:
+        services.hub.remove(connection)
+
+
+async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | None:  # type: ignore[no-untyped-def]
+    """Read frames until a valid auth; anything else is refused. Failed auth closes the socket."""
+    while True:
+        try:
+            text = await ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return None
+        try:
+            message = parse_client(text)
+            if not isinstance(message, Auth):
+                raise ProtocolError("not_authenticated", "authenticate first", request_id=message.id)
+            return await services.accounts.authenticate_device(message, nonce)
+        except ProtocolError as exc:
+            await ws.send_text(exc.to_frame())
+            if exc.code in ("auth_failed", "session_expired", "device_revoked", "unsupported_protocol"):
+                await ws.close(CLOSE_POLICY)
+                return None

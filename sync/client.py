@@ -1,0 +1,247 @@
+"""``SyncClient``: a Python device on the ``/sync`` websocket, with a durable outbox.
+
+The outbox is replayed in order, a batch at a time, with the same envelope ids after any failure: the
+server's idempotency makes a replay of an already-stored envelope a plain ack. A refused envelope stays
+at the head of the outbox, marked, and nothing behind it is sent past it. Pulled and pushed envelopes
+land in the local store with the cursor, in one transaction. ``run`` reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from crypto import SigningKey, sign_device_auth
+
+from .outbox import Outbox
+from .protocol import LIMITS, PROTOCOL_VERSION, b64d, b64e, frame, parse_server
+
+__all__ = ["SyncClient", "SyncError", "Revoked"]
+
+log = logging.getLogger("cairn.client")
+
+RETRYABLE = {"internal_error", "rate_limited"}
+
+
+class SyncError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+class Revoked(SyncError):
+    """The server revoked this device; its local store has been wiped."""
+
+
+@dataclass
+class SyncReport:
+    sent: int = 0
+    duplicates: int = 0
+    received: int = 0
+    refused: list[tuple[bytes, str]] = field(default_factory=list)
+
+
+class SyncClient:
+    def __init__(
+        self,
+        url: str,
+        outbox: Outbox,
+        *,
+        school_id: bytes,
+        device_id: bytes,
+        device_key: SigningKey,
+        token: str,
+        keep_received: bool = True,
+        batch_size: int = 128,
+        on_received: Callable[[list[tuple[int, int, bytes]]], None] | None = None,
+    ) -> None:
+        self.url, self.outbox, self.school_id, self.device_id = url, outbox, school_id, device_id
+        self.device_key, self.token, self.keep_received = device_key, token, keep_received
+        self.batch_size, self.on_received = min(batch_size, LIMITS["max_put_envelopes"]), on_received
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[str, asyncio.Future[dict]] = {}
+        self._ids = itertools.count(1)
+        self._closed_reason: SyncError | None = None
+        self.live = asyncio.Event()
+
+    # --- connection ------------------------------------------------------------------------------
+
+    async def connect(self) -> dict:
+        self._closed_reason = None
+        self._ws = await connect(self.url, max_size=LIMITS["max_frame_bytes"] * 2, open_timeout=10)
+        challenge = parse_server(await self._ws.recv())
+        if challenge.get("type") != "challenge":
+            raise SyncError("malformed_frame", "the server did not start with a challenge")
+        proof = sign_device_auth(self.device_key, self.school_id, self.device_id, b64d(challenge["nonce"], "nonce"))
+        await self._ws.send(
+            frame(
+                {
+                    "type": "auth",
+                    "id": "auth",
+                    "token": self.token,
+                    "device_id": b64e(self.device_id),
+                    "signature": b64e(proof),
+                    "protocol": PROTOCOL_VERSION,
+                }
+            )
+        )
+        ready = parse_server(await self._ws.recv())
+        if ready["type"] == "error":
+            if ready["code"] == "device_revoked":
+                self.outbox.wipe()
+                raise Revoked(ready["code"], ready["detail"])
+            raise SyncError(ready["code"], ready["detail"])
+        self._reader = asyncio.create_task(self._read(), name="cairn-client-read")
+        return ready
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._ws, self._reader = None, None
+        self.live.clear()
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for text in self._ws:
+                body = parse_server(text)
+                kind = body["type"]
+                if kind == "push":
+                    self._store(body)
+                elif kind == "revoked":
+                    self.outbox.wipe()
+                    self._closed_reason = Revoked("device_revoked", body.get("reason", "revoked"))
+                elif body.get("id") in self._waiting:
+                    self._waiting.pop(body["id"]).set_result(body)
+                elif kind == "error":
+                    log.warning("server error %s", body.get("code"))
+        except ConnectionClosed:
+            pass
+        finally:
+            reason = self._closed_reason or SyncError("connection_closed", "the connection closed")
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(reason)
+            self._waiting.clear()
+            self.live.clear()
+
+    async def _request(self, body: dict) -> dict:
+        if self._ws is None or self._reader is None or self._reader.done():
+            raise self._closed_reason or SyncError("connection_closed", "not connected")
+        request_id = f"r{next(self._ids)}"
+        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        await self._ws.send(frame({**body, "id": request_id}))
+        return await future
+
+    def _store(self, body: dict) -> None:
+        items = [(i["seq"], i["server_time_ms"], b64d(i["envelope"], "envelope")) for i in body["items"]]
+        self.outbox.received(items, body.get("cursor"), keep=self.keep_received)
+        if self.on_received and items:
+            self.on_received(items)
+
+    # --- the work --------------------------------------------------------------------------------
+
+    async def flush(self, report: SyncReport | None = None) -> SyncReport:
+        """Send the outbox in order until it is empty or its head is refused."""
+        report = report or SyncReport()
+        while True:
+            head = self.outbox.head(self.batch_size, LIMITS["max_frame_bytes"] - 4096)
+            if not head:
+                return report
+            reply = await self._request({"type": "put", "envelopes": [b64e(p.body) for p in head]})
+            if reply["type"] == "error":
+                if reply["code"] in RETRYABLE:
+                    raise SyncError(reply["code"], reply["detail"])
+                index = _failed_index(reply, len(head))
+                if index:
+                    continue_with = head[:index]
+                    await self._resend(continue_with, report)
+                self.outbox.failed(head[index].position, reply["code"], reply["detail"])
+                report.refused.append((head[index].envelope_id, reply["code"]))
+                return report
+            self.outbox.acknowledged([b64d(r["envelope_id"], "envelope_id") for r in reply["results"]])
+            report.sent += sum(1 for r in reply["results"] if not r["duplicate"])
+            report.duplicates += sum(1 for r in reply["results"] if r["duplicate"])
+
+    async def _resend(self, items: list, report: SyncReport) -> None:
+        """Send the items before a refused one on their own, so good entries are not held back."""
+        reply = await self._request({"type": "put", "envelopes": [b64e(p.body) for p in items]})
+        if reply["type"] == "ack":
+            self.outbox.acknowledged([b64d(r["envelope_id"], "envelope_id") for r in reply["results"]])
+            report.sent += sum(1 for r in reply["results"] if not r["duplicate"])
+
+    async def pull_all(self, report: SyncReport | None = None, limit: int = 500) -> SyncReport:
+        """Pull pages from the stored cursor until the server says done; then pushes arrive live."""
+        report = report or SyncReport()
+        while True:
+            reply = await self._request({"type": "pull", "cursor": self.outbox.cursor(), "limit": limit})
+            if reply["type"] == "error":
+                raise SyncError(reply["code"], reply["detail"])
+            self._store(reply)
+            report.received += len(reply["items"])
+            if reply["done"]:
+                self.live.set()
+                return report
+
+    async def sync(self) -> SyncReport:
+        """Connect if needed, send everything queued, pull everything readable."""
+        if self._ws is None or self._reader is None or self._reader.done():
+            await self.close()
+            await self.connect()
+        report = await self.flush()
+        return await self.pull_all(report)
+
+    async def run(self, stop: asyncio.Event, *, max_backoff: float = 30.0, poll_seconds: float = 15.0) -> None:
+        """Stay in sync until ``stop`` is set: reconnect with jittered exponential backoff, flush new
+        outbox items every ``poll_seconds`` or when ``kick`` is called."""
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                await self.sync()
+                delay = 0.2
+                while not stop.is_set() and self._reader is not None and not self._reader.done():
+                    with _suppress_timeout():
+                        await asyncio.wait_for(stop.wait(), poll_seconds)
+                    await self.flush()
+            except Revoked:
+                raise
+            except (OSError, SyncError, ConnectionClosed, TimeoutError) as exc:
+                log.info("sync interrupted (%s); retrying in %.1fs", exc, delay)
+                await self.close()
+                with _suppress_timeout():
+                    await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))
+                delay = min(max_backoff, delay * 2)
+        await self.close()
+
+
+def _failed_index(reply: dict, count: int) -> int:
+    """Which item of a put the server refused (its ``fields`` name ``item N``); 0 when unknown."""
+    where = json.dumps(reply.get("fields", {}))
+    for index in range(count - 1, -1, -1):
+        if f'item {index}"' in where:
+            return index
+    return 0
+
+
+class _suppress_timeout:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:  # type: ignore[no-untyped-def]
+        return kind is TimeoutError

@@ -1,0 +1,326 @@
+"""The device side of accounts and keys, for the Python client: every key is made here, never on the
+server. Used by the ``cairn`` device verbs, the demo school, the benchmarks and the tests.
+
+``register`` and ``sign_in`` speak the HTTP API (docs/PROTOCOL.md part 2); ``Device`` holds what a
+signed-in device knows (identity, device key, token, the reader keys its grants open, the directory)
+and seals concerns into its outbox.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import pyotp
+
+from crypto import (
+    SLOT_PASSWORD,
+    SLOT_RECOVERY,
+    BoxKeyPair,
+    DeviceCert,
+    GrantInfo,
+    IdentityKeys,
+    KdfParams,
+    SecretKey,
+    SigningKey,
+    derive_account,
+    format_recovery_key,
+    generate_recovery_key,
+    make_device_cert,
+    make_grant,
+    open_bundle,
+    open_grant,
+    read_grant,
+    recovery_auth_key,
+    recovery_kek,
+    seal_bundle,
+    sign_challenge,
+)
+from crypto import envelope as env
+
+from .outbox import ChainState, Outbox
+from .protocol import b64d, b64e
+
+__all__ = ["ApiFailure", "Registration", "Device", "register", "sign_in", "uuid7", "now_ms"]
+
+SAFEGUARDING = "group:safeguarding"
+SEN = "group:sen"
+
+
+class ApiFailure(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def uuid7() -> bytes:
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, version and variant bits, 74 random bits."""
+    raw = bytearray(now_ms().to_bytes(6, "big") + os.urandom(10))
+    raw[6] = 0x70 | (raw[6] & 0x0F)
+    raw[8] = 0x80 | (raw[8] & 0x3F)
+    return bytes(raw)
+
+
+async def _call(http: httpx.AsyncClient, method: str, path: str, token: str | None = None, **body: object) -> dict:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await http.request(method, path, json=body if method != "GET" else None, headers=headers)
+    data = response.json() if response.content else {}
+    if response.status_code >= 400:
+        error = data.get("error", {})
+        raise ApiFailure(response.status_code, error.get("code", "unknown"), error.get("detail", ""))
+    return data
+
+
+@dataclass(frozen=True)
+class Registration:
+    user_id: bytes
+    recovery_key: str = field(repr=False)
+    totp_secret: str | None = field(repr=False)
+
+
+async def register(http: httpx.AsyncClient, school_id: bytes, code: str, password: str) -> tuple[Registration, Device]:
+    """Accept an invitation: make the account's keys on this device and send only public halves and
+    sealed bundles. Returns the recovery key to show once, and the TOTP secret to enrol."""
+    user_id, device_id = os.urandom(16), os.urandom(16)
+    params = KdfParams.new()
+    account = derive_account(password, params)
+    identity, device_key = IdentityKeys.generate(), SigningKey.generate()
+    recovery = generate_recovery_key()
+    cert = make_device_cert(identity.signing, DeviceCert(school_id, user_id, device_id, device_key.public, now_ms()))
+    out = await _call(
+        http,
+        "POST",
+        "/api/v1/register",
+        school_id=b64e(school_id),
+        code=code,
+        kdf_params=b64e(params.encode()),
+        login_pk=b64e(account.login.public),
+        identity_x25519_pk=b64e(identity.box.public),
+        identity_ed25519_pk=b64e(identity.signing.public),
+        bundle=b64e(seal_bundle(identity, account.kek, SLOT_PASSWORD, school_id, user_id)),
+        recovery_bundle=b64e(seal_bundle(identity, recovery_kek(recovery), SLOT_RECOVERY, school_id, user_id)),
+        recovery_auth_pk=b64e(recovery_auth_key(recovery).public),
+        device_id=b64e(device_id),
+        device_pk=b64e(device_key.public),
+        device_cert=b64e(cert),
+    )
+    registration = Registration(user_id, format_recovery_key(recovery), out.get("totp_secret"))
+    device = Device(http, school_id, user_id, out["login"], identity, device_id, device_key, set(out["roles"]))
+    return registration, device
+
+
+async def sign_in(
+    http: httpx.AsyncClient,
+    school_id: bytes,
+    login: str,
+    password: str,
+    *,
+    totp_secret: str | None = None,
+    device: Device | None = None,
+) -> Device:
+    """Sign in with the password (and a TOTP code where the account reads concerns). Without ``device``
+    this is a new device: it makes its own key, and its user's identity key (opened from the bundle the
+    server returns after a good proof) certifies it."""
+    start = await _call(http, "POST", "/api/v1/sign-in/start", school_id=b64e(school_id), login=login)
+    account = derive_account(password, KdfParams.decode(b64d(start["kdf_params"], "kdf_params")))
+    user_id = b64d(start["user_id"], "user_id")
+    device_id = device.device_id if device else os.urandom(16)
+    device_key = device.device_key if device else SigningKey.generate()
+    body: dict[str, object] = {
+        "challenge_id": start["challenge_id"],
+        "device_id": b64e(device_id),
+        "device_pk": b64e(device_key.public),
+        "signature": b64e(sign_challenge(account.login, school_id, user_id, b64d(start["nonce"], "nonce"))),
+    }
+    if totp_secret:
+        body["totp"] = pyotp.TOTP(totp_secret).now()
+    finish = await _call(http, "POST", "/api/v1/sign-in/finish", **body)
+    identity = open_bundle(b64d(finish["bundle"], "bundle"), account.kek, SLOT_PASSWORD, school_id, user_id)
+    signed_in = device or Device(http, school_id, user_id, login, identity, device_id, device_key, set(finish["roles"]))
+    signed_in.token = finish["token"]
+    if not finish["device_known"]:
+        cert = make_device_cert(
+            identity.signing, DeviceCert(school_id, user_id, device_id, device_key.public, now_ms())
+        )
+        await _call(http, "POST", "/api/v1/devices/certify", finish["token"], cert=b64e(cert))
+    return signed_in
+
+
+@dataclass
+class Device:
+    """A signed-in device: identity, device key, session token, and what its grants open."""
+
+    http: httpx.AsyncClient
+    school_id: bytes
+    user_id: bytes
+    login: str
+    identity: IdentityKeys
+    device_id: bytes
+    device_key: SigningKey
+    roles: set[str]
+    token: str | None = None
+    reader_keys: dict[tuple[bytes, int], BoxKeyPair] = field(default_factory=dict)
+    directory: dict = field(default_factory=dict)
+
+    async def call(self, method: str, path: str, **body: object) -> dict:
+        return await _call(self.http, method, path, self.token, **body)
+
+    async def refresh(self) -> None:
+        """Fetch the directory and open every grant addressed to this user."""
+        self.directory = await self.call("GET", "/api/v1/directory")
+        devices = {b64d(d["id"], "id"): b64d(d["public_key"], "pk") for d in self.directory["devices"]}
+        listed = {
+            (b64d(k["id"], "id"), k["version"]): b64d(k["public_key"], "pk") for k in self.directory["reader_keys"]
+        }
+        for raw in (await self.call("GET", "/api/v1/grants"))["grants"]:
+            grant = b64d(raw, "grant")
+            info = read_grant(grant)[0]
+            key = (info.reader_key_id, info.reader_version)
+            if key in self.reader_keys or key not in listed or info.granter_device not in devices:
+                continue
+            self.reader_keys[key] = open_grant(
+                grant, self.identity.box, self.school_id, self.user_id, devices[info.granter_device], listed[key]
+            )
+
+    def keyring(self) -> dict[tuple[int, bytes, int], BoxKeyPair]:
+        """Keys for ``envelope.open``: reader keys from grants, and this user's identity key."""
+        ring = {(env.RECIPIENT_READER_KEY, k, v): pair for (k, v), pair in self.reader_keys.items()}
+        ring[(env.RECIPIENT_PERSON, self.user_id, 1)] = self.identity.box
+        return ring
+
+    def group_key(self, purpose: str) -> tuple[bytes, int, bytes]:
+        """The current version of a group's reader key, from the directory: (id, version, public key)."""
+        versions = [k for k in self.directory["reader_keys"] if k["purpose"] == purpose and k["current"]]
+        if not versions:
+            raise LookupError(f"the directory lists no current key for {purpose}")
+        best = max(versions, key=lambda k: k["version"])
+        return b64d(best["id"], "id"), best["version"], b64d(best["public_key"], "pk")
+
+    def pupil_key(self, pupil_id: bytes) -> tuple[bytes, int, bytes]:
+        pupil = next(p for p in self.directory["pupils"] if b64d(p["id"], "id") == pupil_id)
+        key_id = b64d(pupil["reader_key_id"], "id")
+        versions = [k for k in self.directory["reader_keys"] if b64d(k["id"], "id") == key_id and k["current"]]
+        best = max(versions, key=lambda k: k["version"])
+        return key_id, best["version"], b64d(best["public_key"], "pk")
+
+    # --- keys a keyholder makes ------------------------------------------------------------------
+
+    async def found_groups(self, purposes: tuple[str, ...] = (SAFEGUARDING, SEN)) -> None:
+        """The founding device makes the school's group reader keys and grants them to itself."""
+        made = {p: (os.urandom(16), BoxKeyPair.generate()) for p in purposes}
+        await self.call(
+            "POST",
+            "/api/v1/keys",
+            keys=[
+                {"id": b64e(i), "version": 1, "purpose": p, "public_key": b64e(k.public)} for p, (i, k) in made.items()
+            ],
+        )
+        for key_id, pair in made.values():
+            self.reader_keys[(key_id, 1)] = pair
+        await self.grant([(key_id, 1, self.user_id, self.identity.box.public) for key_id, _ in made.values()])
+
+    async def add_pupils(self, pupil_ids: list[bytes]) -> None:
+        """A safeguarding device makes each pupil's reader key and keeps it (it grants it to teachers)."""
+        rows = []
+        for pupil_id in pupil_ids:
+            key_id, pair = os.urandom(16), BoxKeyPair.generate()
+            self.reader_keys[(key_id, 1)] = pair
+            rows.append(
+                {
+                    "id": b64e(pupil_id),
+                    "reader_key": {"id": b64e(key_id), "version": 1, "public_key": b64e(pair.public)},
+                }
+            )
+        for start in range(0, len(rows), 1000):
+            await self.call("POST", "/api/v1/pupils", pupils=rows[start : start + 1000])
+        await self.grant([(b64d(r["reader_key"]["id"], "id"), 1, self.user_id, self.identity.box.public) for r in rows])
+
+    async def grant(self, grants: list[tuple[bytes, int, bytes, bytes]]) -> None:
+        """Seal reader keys this device holds to members: (key id, version, member id, member X25519 key)."""
+        made = [
+            b64e(
+                make_grant(
+                    GrantInfo(self.school_id, key_id, version, member, self.device_id, now_ms()),
+                    self.reader_keys[(key_id, version)],
+                    member_pk,
+                    self.device_key,
+                )
+            )
+            for key_id, version, member, member_pk in grants
+        ]
+        for start in range(0, len(made), 1000):
+            await self.call("POST", "/api/v1/grants", grants=made[start : start + 1000])
+
+    # --- writing concerns ------------------------------------------------------------------------
+
+    def recipients_for(
+        self,
+        pupil_ids: list[bytes],
+        *,
+        restricted: bool = False,
+        groups: tuple[str, ...] = (),
+        people: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> list[tuple[env.Recipient, bytes]]:
+        """DESIGN.md's rule: the safeguarding group always; each pupil's key unless restricted; the
+        category's groups; named people. Every key comes from the directory."""
+        key_id, version, pk = self.group_key(SAFEGUARDING)
+        out = [(env.Recipient(env.RECIPIENT_READER_KEY, key_id, version), pk)]
+        if not restricted:
+            for pupil in pupil_ids:
+                key_id, version, pk = self.pupil_key(pupil)
+                out.append((env.Recipient(env.RECIPIENT_READER_KEY, key_id, version), pk))
+            for group in groups:
+                key_id, version, pk = self.group_key(group)
+                out.append((env.Recipient(env.RECIPIENT_READER_KEY, key_id, version), pk))
+        for user_id, pk in people:
+            out.append((env.Recipient(env.RECIPIENT_PERSON, user_id, 1), pk))
+        return out
+
+    def write(
+        self,
+        outbox: Outbox,
+        content: bytes,
+        *,
+        concern_id: bytes | None = None,
+        entry_key: SecretKey | None = None,
+        pupil_ids: list[bytes] = (),
+        restricted: bool = False,  # type: ignore[assignment]
+        groups: tuple[str, ...] = (),
+        recipients: list[tuple[env.Recipient, bytes]] | None = None,
+    ) -> bytes:
+        """Seal one event and queue it in ``outbox`` (durably, before any network). Returns its id."""
+        concern_id = concern_id or os.urandom(16)
+        entry_key = entry_key or SecretKey.generate()
+        chosen = (
+            recipients
+            if recipients is not None
+            else self.recipients_for(list(pupil_ids), restricted=restricted, groups=groups)
+        )
+
+        def seal(chain: ChainState) -> tuple[bytes, bytes, bytes]:
+            envelope_id = uuid7()
+            sealed = env.seal(
+                kind=env.KIND_CONCERN_EVENT,
+                school_id=self.school_id,
+                envelope_id=envelope_id,
+                concern_id=concern_id,
+                author_device=self.device_key,
+                author_device_id=self.device_id,
+                counter=chain.counter + 1,
+                prev_hash=chain.last_hash,
+                device_time_ms=now_ms(),
+                entry_key=entry_key,
+                entry_key_version=1,
+                pupil_ids=list(pupil_ids),
+                recipients=chosen,
+                content=content,
+            )
+            return envelope_id, sealed, env.envelope_hash(sealed)
+
+        return outbox.queue(seal)

@@ -1,0 +1,293 @@
+"""The sync protocol's messages, limits and error codes, shared by the server and the Python client.
+
+docs/PROTOCOL.md part 2 is the prose of this module. Every frame is one UTF-8 JSON object with a
+``type``; byte strings travel as unpadded base64url. ``parse_client`` and ``parse_server`` are the only
+places frames are read; ``frame`` is the only place they are written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "LIMITS",
+    "ERROR_CODES",
+    "CLIENT_MESSAGES",
+    "SERVER_MESSAGES",
+    "ProtocolError",
+    "Auth",
+    "Put",
+    "Pull",
+    "Ping",
+    "parse_client",
+    "parse_server",
+    "frame",
+    "b64e",
+    "b64d",
+    "encode_cursor",
+    "decode_cursor",
+]
+
+PROTOCOL_VERSION = 1
+
+LIMITS = {
+    "max_frame_bytes": 4 * 1024 * 1024,
+    "max_envelope_bytes": 1_050_000,
+    "max_put_envelopes": 256,
+    "max_pull_limit": 500,
+    "max_page_bytes": 3 * 1024 * 1024,
+    "max_request_id_chars": 64,
+    "keepalive_seconds": 20,
+    "auth_timeout_seconds": 10,
+}
+
+# code -> what it means; docs/PROTOCOL.md lists each (a test keeps the two in step).
+ERROR_CODES: dict[str, str] = {
+    "malformed_frame": "the frame is not a JSON object, or not UTF-8",
+    "frame_too_large": "the frame is larger than max_frame_bytes",
+    "unknown_type": "the message type is not one this end accepts",
+    "invalid_field": "a field is missing, of the wrong type or out of range (see fields)",
+    "unsupported_protocol": "the client speaks a protocol version the server does not",
+    "not_authenticated": "a message other than auth before authentication",
+    "already_authenticated": "a second auth on an authenticated connection",
+    "auth_failed": "the session token, device or device signature is not valid",
+    "session_expired": "the session has expired or was signed out",
+    "device_revoked": "the device was revoked: the client wipes its local store",
+    "batch_too_large": "more than max_put_envelopes envelopes in one put",
+    "malformed_envelope": "an envelope does not parse (docs/PROTOCOL.md section 6)",
+    "unsupported_version": "an envelope of an unknown version or kind",
+    "bad_signature": "an envelope's signature does not verify against its author device",
+    "wrong_school": "an envelope names another school",
+    "wrong_device": "an envelope's author is not the authenticated device",
+    "unknown_recipient": "an envelope is sealed to a reader key or person the directory does not list",
+    "missing_safeguarding_recipient": "an envelope is not sealed to the safeguarding group's current key",
+    "unknown_pupil": "an envelope names a pupil that is not in this school",
+    "conflicting_id": "an envelope id already stored with different bytes",
+    "chain_broken": "an envelope's counter or previous hash does not follow the device's last envelope",
+    "invalid_cursor": "the cursor was not issued by this server for this school",
+    "rate_limited": "too many requests; retry after the given number of seconds",
+    "internal_error": "the server failed; nothing was stored; retry",
+}
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ProtocolError(Exception):
+    """A frame or field the receiver refuses; carries a stable ``code`` from ERROR_CODES."""
+
+    def __init__(self, code: str, detail: str, fields: Mapping[str, str] | None = None, request_id: str | None = None):
+        if code not in ERROR_CODES:
+            raise ValueError(f"{code!r} is not a protocol error code")
+        super().__init__(detail)
+        self.code, self.detail, self.fields, self.request_id = code, detail, dict(fields or {}), request_id
+
+    def to_frame(self) -> str:
+        body: dict[str, Any] = {"type": "error", "id": self.request_id, "code": self.code, "detail": self.detail}
+        if self.fields:
+            body["fields"] = self.fields
+        return frame(body)
+
+
+def b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64d(text: str, what: str) -> bytes:
+    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+        raise ProtocolError("invalid_field", f"{what} is not unpadded base64url", {what: "not_base64url"})
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ProtocolError("invalid_field", f"{what} is not unpadded base64url", {what: "not_base64url"}) from None
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque cursor for a position in a school's sequence (``c1.`` then the position)."""
+    return "c1." + b64e(seq.to_bytes(8, "big"))
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str) or not cursor.startswith("c1.") or len(cursor) != 14:
+        raise ProtocolError("invalid_cursor", "the cursor was not issued by this server")
+    try:
+        raw = b64d(cursor[3:], "cursor")
+    except ProtocolError:
+        raise ProtocolError("invalid_cursor", "the cursor was not issued by this server") from None
+    if len(raw) != 8:
+        raise ProtocolError("invalid_cursor", "the cursor was not issued by this server")
+    return int.from_bytes(raw, "big")
+
+
+def frame(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """First frame from the client: the session token and the device's signature over the challenge."""
+
+    id: str
+    token: str
+    device_id: bytes
+    signature: bytes
+    protocol: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Put:
+    """A batch of envelopes, in the device's outbox order."""
+
+    id: str
+    envelopes: tuple[bytes, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Pull:
+    """Ask for a page of readable envelopes after ``cursor`` (``None``: from the beginning)."""
+
+    id: str
+    cursor: str | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    id: str
+
+
+CLIENT_MESSAGES: dict[str, type] = {"auth": Auth, "put": Put, "pull": Pull, "ping": Ping}
+SERVER_MESSAGES = ("challenge", "ready", "ack", "page", "push", "pong", "revoked", "error")
+
+
+class _Fields:
+    """Reads one frame's fields, collecting per-field errors."""
+
+    def __init__(self, body: Mapping[str, Any], allowed: set[str]) -> None:
+        self.body, self.errors = body, {}
+        self.request_id = body.get("id") if isinstance(body.get("id"), str) else None
+        for name in body:
+            if name not in allowed:
+                self.errors[name] = "unknown_field"
+
+    def str(self, name: str, pattern: re.Pattern[str] | None = None, optional: bool = False) -> Any:
+        value = self.body.get(name)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
+            self.errors[name] = "missing" if value is None else "invalid"
+            return ""
+        return value
+
+    def int(self, name: str, low: int, high: int) -> int:
+        value = self.body.get(name)
+        if type(value) is not int or not low <= value <= high:
+            self.errors[name] = "missing" if value is None else f"must be an integer from {low} to {high}"
+            return low
+        return value
+
+    def bytes(self, name: str, length: int | None = None) -> bytes:
+        value = self.body.get(name)
+        if not isinstance(value, str):
+            self.errors[name] = "missing" if value is None else "invalid"
+            return b""
+        try:
+            raw = b64d(value, name)
+        except ProtocolError:
+            self.errors[name] = "not_base64url"
+            return b""
+        if length is not None and len(raw) != length:
+            self.errors[name] = f"must be {length} bytes"
+        return raw
+
+    def done(self) -> None:
+        if self.errors:
+            raise ProtocolError("invalid_field", "some fields are not valid", self.errors, self.request_id)
+
+
+def _load(text: str | bytes) -> dict[str, Any]:
+    if isinstance(text, bytes):
+        raise ProtocolError("malformed_frame", "frames are UTF-8 JSON text, not binary")
+    if len(text) > LIMITS["max_frame_bytes"]:
+        raise ProtocolError("frame_too_large", f"a frame is at most {LIMITS['max_frame_bytes']} bytes")
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("malformed_frame", "the frame is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ProtocolError("malformed_frame", "a frame is a JSON object")
+    return body
+
+
+def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
+    """Parse and validate one frame from a client; any problem raises ProtocolError."""
+    body = _load(text)
+    kind = body.get("type")
+    request_id = body.get("id") if isinstance(body.get("id"), str) else None
+    if kind not in CLIENT_MESSAGES:
+        raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}", request_id=request_id)
+    if kind == "auth":
+        f = _Fields(body, {"type", "id", "token", "device_id", "signature", "protocol"})
+        msg: Auth | Put | Pull | Ping = Auth(
+            f.str("id", _REQUEST_ID),
+            f.str("token", re.compile(r"^[A-Za-z0-9_-]{20,128}$")),
+            f.bytes("device_id", 16),
+            f.bytes("signature", 64),
+            f.int("protocol", 1, 255),
+        )
+        f.done()
+        if msg.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(
+                "unsupported_protocol", f"this server speaks protocol {PROTOCOL_VERSION}", request_id=msg.id
+            )
+        return msg
+    if kind == "put":
+        f = _Fields(body, {"type", "id", "envelopes"})
+        rid = f.str("id", _REQUEST_ID)
+        items = body.get("envelopes")
+        envelopes: list[bytes] = []
+        if not isinstance(items, list) or not items:
+            f.errors["envelopes"] = "must be a non-empty list"
+        elif len(items) > LIMITS["max_put_envelopes"]:
+            raise ProtocolError(
+                "batch_too_large", f"at most {LIMITS['max_put_envelopes']} envelopes in one put", request_id=rid
+            )
+        else:
+            for index, item in enumerate(items):
+                try:
+                    raw = b64d(item, f"envelopes[{index}]")
+                except ProtocolError:
+                    f.errors[f"envelopes[{index}]"] = "not_base64url"
+                    continue
+                if len(raw) > LIMITS["max_envelope_bytes"]:
+                    f.errors[f"envelopes[{index}]"] = f"larger than {LIMITS['max_envelope_bytes']} bytes"
+                envelopes.append(raw)
+        f.done()
+        return Put(rid, tuple(envelopes))
+    if kind == "pull":
+        f = _Fields(body, {"type", "id", "cursor", "limit"})
+        msg = Pull(
+            f.str("id", _REQUEST_ID), f.str("cursor", optional=True), f.int("limit", 1, LIMITS["max_pull_limit"])
+        )
+        f.done()
+        return msg
+    f = _Fields(body, {"type", "id"})
+    msg = Ping(f.str("id", _REQUEST_ID))
+    f.done()
+    return msg
+
+
+def parse_server(text: str) -> dict[str, Any]:
+    """Parse one frame from the server (the client's side); refuses unknown types."""
+    body = _load(text)
+    if body.get("type") not in SERVER_MESSAGES:
+        raise ProtocolError("unknown_type", f"unknown server message type {str(body.get('type'))[:40]!r}")
+    return body
