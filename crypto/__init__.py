@@ -27,6 +27,7 @@ from .recovery import (
     recovery_auth_key,
     recovery_kek,
 )
+from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
 from .wrap import unwrap_key, wrap_key
 
 __all__ = [
@@ -65,6 +66,10 @@ __all__ = [
     "parse_recovery_key",
     "recovery_auth_key",
     "recovery_kek",
+    "RosterEntry",
+    "open_roster_entry",
+    "pupil_id_for",
+    "seal_roster_entry",
     "unwrap_key",
     "wrap_key",
 ]

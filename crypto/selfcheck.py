@@ -19,6 +19,7 @@ from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
 from .keys import BoxKeyPair, SecretKey, SigningKey
 from .recovery import format_recovery_key, parse_recovery_key, recovery_auth_key, recovery_kek
+from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
 from .wrap import unwrap_key, wrap_key
 
 __all__ = ["check_vector", "SelfCheckFailed", "EXPECTS"]
@@ -169,6 +170,23 @@ def _envelope(i: _In, out: Mapping[str, Any]) -> None:
         _same("padded size", env.parse(i.b("envelope")).padded_size, out["padded_size"])
 
 
+def _roster(i: _In, out: Mapping[str, Any]) -> None:
+    if "upn" in i.raw:
+        _same("pupil id", pupil_id_for(BoxKeyPair(i.b("roster_sk")), i.s("upn")).hex(), out["pupil_id"])
+        return
+    if out:
+        entry = RosterEntry(i.b("school_id"), i.b("pupil_id"), i.b("key_id"), i.n("key_version"),
+                            i.b("author_device"), i.b("content"))
+        with inject(i.random()):
+            made = seal_roster_entry(BoxKeyPair(i.b("roster_sk")), entry, SigningKey(i.b("device_seed")))
+        _same("roster entry", made.hex(), i.s("entry"))
+    keys = {(bytes.fromhex(k["id"]), k["version"]): BoxKeyPair(bytes.fromhex(k["sk"])) for k in i.raw["keys"]}
+    opened = open_roster_entry(i.b("entry"), keys, i.b("reader_school_id"), i.b("author_device_pk"))
+    if out:
+        _same("content", opened.content.hex(), out["content"])
+        _same("pupil id", opened.pupil_id.hex(), out["pupil_id"])
+
+
 def _padding(i: _In, out: Mapping[str, Any]) -> None:
     _same("padded sizes", [env.padded_size(n) for n in i.raw["lengths"]], out["padded"])
 
@@ -184,6 +202,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "grant": _grant,
     "envelope": _envelope,
     "padding": _padding,
+    "roster": _roster,
 }
 
 

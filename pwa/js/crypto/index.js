@@ -19,3 +19,4 @@ export {
 } from './envelope.js';
 /** seal, open, parse, verify, envelopeHash, paddedSize: `envelope.seal(...)` as in Python. */
 export * as envelope from './envelope.js';
+export { ROSTER_PAD, openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';

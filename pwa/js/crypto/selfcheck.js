@@ -20,6 +20,7 @@ import { formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek }
 import { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
+import { openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
 import * as envelope from './envelope.js';
 
 /** The closed list of `expect` values (docs/PROTOCOL.md section 7). */
@@ -146,6 +147,29 @@ const CHECKS = {
     const sig = signChallenge(login.secretKey, b(i.school_id), b(i.user_id), b(i.challenge));
     same('signature', hex(sig), out.signature);
     same('verify', verifyChallenge(login.publicKey, b(i.school_id), b(i.user_id), b(i.challenge), sig), true);
+  },
+
+  roster(i, out) {
+    if (i.upn !== undefined) {
+      if (!out) throw new SelfCheckFailed('a pupil id vector must succeed');
+      same('pupil id', hex(pupilIdFor(b(i.roster_sk), i.upn)), out.pupil_id);
+      return;
+    }
+    if (out) {
+      const device = signing(i.device_seed);
+      const entry = {
+        schoolId: b(i.school_id), pupilId: b(i.pupil_id), keyId: b(i.key_id), keyVersion: i.key_version,
+        authorDevice: b(i.author_device), content: b(i.content),
+      };
+      same('roster entry', hex(withRandom(i.random, () => sealRosterEntry(b(i.roster_sk), entry, device.secretKey))), i.entry);
+    }
+    /** @type {Map<string, Uint8Array>} */
+    const keys = new Map(i.keys.map((/** @type {any} */ k) => [`${k.id}:${k.version}`, b(k.sk)]));
+    const opened = openRosterEntry(b(i.entry), keys, b(i.reader_school_id), b(i.author_device_pk));
+    if (out) {
+      same('content', hex(opened.content), out.content);
+      same('pupil id', hex(opened.pupilId), out.pupil_id);
+    }
   },
 
   device_auth(i, out) {
