@@ -1,5 +1,5 @@
 # Cairn: two commands do all the set-up on a fresh machine (Python >= 3.11, Node >= 20, npm).
-#   make run    create .venv, install Python and npm dependencies, start Cairn
+#   make run    create .venv, install Python and npm dependencies, start Cairn with the fictional demo school
 #   make test   every test suite
 # Both are quick when nothing changed: installs are redone only when their manifests change.
 
@@ -28,7 +28,7 @@ $(NPM_STAMP): pwa/package.json pwa/package-lock.json
 run: deps
 	$(BIN)/cairn version
 	$(BIN)/cairn selfcheck
-	$(BIN)/cairn serve
+	$(BIN)/cairn serve --demo
 
 test: deps vectors-check test-python test-js typecheck
 

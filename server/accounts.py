@@ -271,7 +271,10 @@ class Accounts:
 
     async def principal(self, token: str) -> Principal:
         """The principal of an HTTP request's bearer token."""
-        principal = await self._session(token)
+        try:
+            principal = await self._session(token)
+        except ProtocolError:
+            principal = None  # a revoked device: over HTTP it is simply not signed in
         if principal is None:
             raise ApiError("unauthenticated", "sign in again")
         return principal
@@ -296,12 +299,12 @@ class Accounts:
                     .where(Session.token_hash == hash_token(token))
                 )
             ).first()
-        if s is None or s.revoked_ms is not None or s.expires_ms < now_ms() or s.left_ms is not None:
-            return None
-        if s.device_revoked_ms is not None:
+        if s is not None and s.device_revoked_ms is not None:
             raise ProtocolError(
                 "device_revoked", "this device was revoked; wipe its local store", request_id=request_id
             )
+        if s is None or s.revoked_ms is not None or s.expires_ms < now_ms() or s.left_ms is not None:
+            return None
         return Principal(
             bytes(s.school_id),
             bytes(s.user_id),

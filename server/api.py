@@ -36,6 +36,7 @@ from .models import (
     Pupil,
     ReaderKey,
     SchoolClass,
+    Session,
 )
 from .storage import now_ms
 
@@ -473,6 +474,36 @@ async def my_grants(request: Request) -> Response:
     return JSONResponse({"grants": [b64e(r[0]) for r in rows]})
 
 
+async def revoke_device(request: Request) -> Response:
+    """Revoke a device at once: its sessions end and its open sockets are told and closed. Its owner
+    may revoke it (a lost tablet), and so may an admin."""
+    p = await _principal(request)
+    body = await Body.read(request, {"device_id"})
+    device_id = body.bytes("device_id", ID)
+    body.done()
+    async with _engine(request).begin() as conn:
+        owner = await conn.scalar(select(Device.user_id).where(Device.school_id == p.school_id, Device.id == device_id))
+        if owner is None:
+            raise ApiError("not_found", "no such device in this school")
+        if bytes(owner) != p.user_id and not p.has("admin"):
+            raise ApiError("forbidden", "only the device's owner or an admin may revoke it")
+        await conn.execute(
+            Device.__table__.update()
+            .where(Device.school_id == p.school_id, Device.id == device_id, Device.revoked_ms.is_(None))
+            .values(revoked_ms=now_ms())
+        )
+        await conn.execute(
+            Session.__table__.update()
+            .where(Session.school_id == p.school_id, Session.device_id == device_id, Session.revoked_ms.is_(None))
+            .values(revoked_ms=now_ms())
+        )
+    closed = await request.app.state.services.hub.revoke(p.school_id, device_id=device_id, reason="device_revoked")
+    await request.app.state.services.audit(
+        p.school_id, "device.revoke", user=p.user_id, device=p.device_id, target=b64e(device_id)
+    )
+    return JSONResponse({"revoked": True, "sockets_closed": closed})
+
+
 # --- admin: invitations and classes --------------------------------------------------------------
 
 
@@ -549,6 +580,7 @@ ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
     ("/api/v1/sign-in/finish", "POST", sign_in_finish, None),
     ("/api/v1/devices/certify", "POST", certify_device, None),
     ("/api/v1/sign-out", "POST", sign_out, ()),
+    ("/api/v1/devices/revoke", "POST", revoke_device, ()),
     ("/api/v1/register", "POST", register, None),
     ("/api/v1/directory", "GET", directory, ()),
     ("/api/v1/keys", "POST", publish_keys, ("safeguarding",)),

@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from . import api
-from .db import create_all
 from .errors import error_handlers
+from .migrate import upgrade
 from .services import Services
 from .settings import Settings
 from .sync_ws import sync_endpoint
@@ -30,7 +30,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await create_all(services.engine)
+        await upgrade(settings.database_url)
         await services.start()
         try:
             yield

@@ -42,6 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = Settings.from_env()
+    if args.demo and _demo(args):
+        return 1
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,
@@ -49,6 +51,52 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         log_level="info",
     )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .migrate import current, upgrade
+
+    url = Settings.from_env().database_url
+
+    async def run() -> str | None:
+        await upgrade(url)
+        return await current(url)
+
+    try:
+        revision = asyncio.run(run())
+    except (OSError, SQLAlchemyError, CommandError) as exc:
+        print(f"Error: migrating the database: {exc}", file=sys.stderr)
+        return 1
+    print(f"database at revision {revision}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sync.client import SyncError
+    from sync.device import ApiFailure
+
+    from .demo import CREDENTIALS, DemoError, describe, ensure_demo
+
+    settings = Settings.from_env()
+    credentials = Path(getattr(args, "credentials", None) or CREDENTIALS)
+    try:
+        info = asyncio.run(ensure_demo(settings, credentials=credentials))
+    except (DemoError, ApiFailure, SyncError, OSError, SQLAlchemyError, CommandError) as exc:
+        print(f"Error: building the demo school: {exc}", file=sys.stderr)
+        return 1
+    host = args.host or settings.host
+    print(describe(info, f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{args.port or settings.port}"))
     return 0
 
 
@@ -62,7 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="start the server with uvicorn")
     serve.add_argument("--host", help="address to listen on (default: CAIRN_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: CAIRN_PORT)")
+    serve.add_argument("--demo", action="store_true", help="first build the fictional demo school, or reuse it")
     serve.set_defaults(run=_serve)
+    demo = verbs.add_parser("demo", help="build the fictional demo school (or reuse it) and print its sign-ins")
+    demo.add_argument("--credentials", help="where the demo sign-ins are kept (default: data/demo-credentials.json)")
+    demo.add_argument("--host", help="address shown in the URL (default: CAIRN_HOST)")
+    demo.add_argument("--port", type=int, help="port shown in the URL (default: CAIRN_PORT)")
+    demo.set_defaults(run=_demo)
+    migrate = verbs.add_parser("migrate", help="upgrade the database (CAIRN_DATABASE_URL) to the newest schema")
+    migrate.set_defaults(run=_migrate)
+    from ._cli_device import add_verbs
+
+    add_verbs(verbs)
     return parser
 
 

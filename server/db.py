@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine", "is_sqlite", "create_all"]
+__all__ = ["make_engine", "is_sqlite"]
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,12 +37,3 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> AsyncEngine:
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
-
-async def create_all(engine: AsyncEngine) -> None:
-    """Create every table (tests and first start; Alembic owns changes after that)."""
-    from sqlmodel import SQLModel
-
-    from . import models  # noqa: F401  (registers the tables)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)

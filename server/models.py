@@ -7,7 +7,7 @@ ciphertext; nothing here is a secret of a school's, except the TOTP secrets the 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -47,7 +47,7 @@ class School(SQLModel, table=True):
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     name: str = Field(max_length=200)
     pepper: bytes = Field(sa_column=_bytes())  # makes decoy KDF parameters for unknown logins
-    created_ms: int
+    created_ms: int = Field(sa_type=BigInteger)
 
 
 class SchoolCounter(SQLModel, table=True):
@@ -55,7 +55,7 @@ class SchoolCounter(SQLModel, table=True):
 
     __tablename__ = "school_counters"
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    last_seq: int = 0
+    last_seq: int = Field(default=0, sa_type=BigInteger)
 
 
 class Account(SQLModel, table=True):
@@ -74,9 +74,11 @@ class Account(SQLModel, table=True):
     recovery_bundle: bytes = Field(sa_column=_bytes())
     recovery_auth_pk: bytes = Field(sa_column=_bytes())
     totp_secret: str | None = Field(default=None, max_length=64)
-    totp_last_step: int = 0  # a one-time code is accepted once: no replay within its window
-    created_ms: int
-    left_ms: int | None = None
+    totp_last_step: int = Field(
+        default=0, sa_type=BigInteger
+    )  # a one-time code is accepted once: no replay within its window
+    created_ms: int = Field(sa_type=BigInteger)
+    left_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Invitation(SQLModel, table=True):
@@ -86,9 +88,9 @@ class Invitation(SQLModel, table=True):
     login: str = Field(max_length=200)
     display_name: str = Field(max_length=200)
     roles: str = Field(max_length=200)
-    created_ms: int
-    expires_ms: int
-    used_ms: int | None = None
+    created_ms: int = Field(sa_type=BigInteger)
+    expires_ms: int = Field(sa_type=BigInteger)
+    used_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Device(SQLModel, table=True):
@@ -98,10 +100,10 @@ class Device(SQLModel, table=True):
     user_id: bytes = Field(sa_column=_bytes())
     public_key: bytes = Field(sa_column=_bytes())
     cert: bytes = Field(sa_column=_bytes())
-    created_ms: int
-    last_seen_ms: int | None = None
-    revoked_ms: int | None = None
-    last_counter: int = 0
+    created_ms: int = Field(sa_type=BigInteger)
+    last_seen_ms: int | None = Field(default=None, sa_type=BigInteger)
+    revoked_ms: int | None = Field(default=None, sa_type=BigInteger)
+    last_counter: int = Field(default=0, sa_type=BigInteger)
     last_hash: bytes = Field(sa_column=_bytes())
 
 
@@ -112,9 +114,9 @@ class Session(SQLModel, table=True):
     user_id: bytes = Field(sa_column=_bytes())
     device_id: bytes = Field(sa_column=_bytes())
     device_pk: bytes = Field(sa_column=_bytes())  # declared at sign-in; a new device is certified next
-    created_ms: int
-    expires_ms: int
-    revoked_ms: int | None = None
+    created_ms: int = Field(sa_type=BigInteger)
+    expires_ms: int = Field(sa_type=BigInteger)
+    revoked_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class SignInAttempt(SQLModel, table=True):
@@ -125,7 +127,7 @@ class SignInAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     school_id: bytes = Field(sa_column=_bytes())
     login: str = Field(max_length=200)
-    at_ms: int
+    at_ms: int = Field(sa_type=BigInteger)
 
 
 class Challenge(SQLModel, table=True):
@@ -136,7 +138,7 @@ class Challenge(SQLModel, table=True):
     school_id: bytes = Field(sa_column=_bytes())
     login: str = Field(max_length=200)
     nonce: bytes = Field(sa_column=_bytes())
-    expires_ms: int
+    expires_ms: int = Field(sa_type=BigInteger)
 
 
 class SchoolClass(SQLModel, table=True):
@@ -153,8 +155,8 @@ class Pupil(SQLModel, table=True):
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     reader_key_id: bytes = Field(sa_column=_bytes())
-    created_ms: int
-    left_ms: int | None = None
+    created_ms: int = Field(sa_type=BigInteger)
+    left_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class ClassPupil(SQLModel, table=True):
@@ -177,10 +179,10 @@ class ReaderKey(SQLModel, table=True):
     __tablename__ = "reader_keys"
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    version: int = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_type=BigInteger)
     purpose: str = Field(max_length=80)  # "group:safeguarding", "group:sen", "pupil"
     public_key: bytes = Field(sa_column=_bytes())
-    created_ms: int
+    created_ms: int = Field(sa_type=BigInteger)
     current: bool = True
 
 
@@ -191,12 +193,12 @@ class Grant(SQLModel, table=True):
     __table_args__ = (Index("ix_grants_member", "school_id", "member_id"),)
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     reader_key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    reader_version: int = Field(primary_key=True)
+    reader_version: int = Field(primary_key=True, sa_type=BigInteger)
     member_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     granter_device: bytes = Field(sa_column=_bytes())
     grant: bytes = Field(sa_column=_bytes())
-    created_ms: int
-    revoked_ms: int | None = None
+    created_ms: int = Field(sa_type=BigInteger)
+    revoked_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class DirectoryVersion(SQLModel, table=True):
@@ -204,9 +206,9 @@ class DirectoryVersion(SQLModel, table=True):
 
     __tablename__ = "directory_versions"
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    version: int = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_type=BigInteger)
     body: bytes = Field(sa_column=_bytes())
-    created_ms: int
+    created_ms: int = Field(sa_type=BigInteger)
 
 
 class Envelope(SQLModel, table=True):
@@ -218,13 +220,13 @@ class Envelope(SQLModel, table=True):
         Index("ix_envelopes_concern", "school_id", "concern_id"),
     )
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    seq: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
     envelope_id: bytes = Field(sa_column=_bytes())
     concern_id: bytes = Field(sa_column=_bytes())
     author_device: bytes = Field(sa_column=_bytes())
-    counter: int
-    device_time_ms: int
-    server_time_ms: int
+    counter: int = Field(sa_type=BigInteger)
+    device_time_ms: int = Field(sa_type=BigInteger)
+    server_time_ms: int = Field(sa_type=BigInteger)
     padded_size: int
     digest: bytes = Field(sa_column=_bytes())
     body: bytes = Field(sa_column=_bytes())
@@ -236,16 +238,16 @@ class EnvelopeRecipient(SQLModel, table=True):
     __tablename__ = "envelope_recipients"
     __table_args__ = (Index("ix_recipients_key", "school_id", "kind", "key_id", "version", "seq"),)
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    seq: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
     kind: int = Field(primary_key=True)
     key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    version: int = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_type=BigInteger)
 
 
 class EnvelopePupil(SQLModel, table=True):
     __tablename__ = "envelope_pupils"
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    seq: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
     pupil_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
 
 
@@ -256,7 +258,7 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_school_time", "school_id", "at_ms"),)
     id: int | None = Field(default=None, primary_key=True)
     school_id: bytes = Field(sa_column=_bytes())
-    at_ms: int
+    at_ms: int = Field(sa_type=BigInteger)
     actor_user: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
     actor_device: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
     action: str = Field(max_length=80)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crypto import envelope as env
-from sync.protocol import ProtocolError
+from sync.protocol import LIMITS, ProtocolError
 
 from .models import Account, Device, Envelope, EnvelopePupil, EnvelopeRecipient, Grant, Pupil, ReaderKey, SchoolCounter
 
@@ -190,8 +190,11 @@ class SqlStorage:
                 )
         return results, int(before), seq
 
-    async def pull_since(self, school_id: bytes, keys: ReadableKeys, since: int, limit: int) -> Page:
-        """Readable envelopes after ``since``, in sequence order; reads ``limit + 1`` to know ``done``."""
+    async def pull_since(
+        self, school_id: bytes, keys: ReadableKeys, since: int, limit: int, max_bytes: int = LIMITS["max_page_bytes"]
+    ) -> Page:
+        """Readable envelopes after ``since``, in sequence order; reads ``limit + 1`` to know ``done``, and
+        stops early (not done) when the page would pass ``max_bytes`` as it travels."""
         conditions = [and_(EnvelopeRecipient.kind == env.RECIPIENT_PERSON, EnvelopeRecipient.key_id == keys.user_id)]
         if keys.reader_keys:
             conditions.append(
@@ -217,8 +220,13 @@ class SqlStorage:
                         .order_by(Envelope.seq)
                     )
                 ).all()
-        items = [StoredItem(int(r[0]), int(r[1]), bytes(r[2])) for r in rows[:limit]]
-        done = len(rows) <= limit
+        items, size = [], 0
+        for r in rows[:limit]:
+            size += len(r[2]) * 4 // 3 + 64  # as it travels: base64 and the item's other fields
+            if items and size > max_bytes:
+                break
+            items.append(StoredItem(int(r[0]), int(r[1]), bytes(r[2])))
+        done = len(items) == len(rows)
         cursor = max(since, int(top or 0)) if done else items[-1].seq
         return Page(items, cursor, done)
 

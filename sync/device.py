@@ -122,11 +122,13 @@ async def sign_in(
     password: str,
     *,
     totp_secret: str | None = None,
+    totp: str | None = None,
     device: Device | None = None,
 ) -> Device:
     """Sign in with the password (and a TOTP code where the account reads concerns). Without ``device``
     this is a new device: it makes its own key, and its user's identity key (opened from the bundle the
-    server returns after a good proof) certifies it."""
+    server returns after a good proof) certifies it. ``totp`` is a code already made; ``totp_secret``
+    makes the current one."""
     start = await _call(http, "POST", "/api/v1/sign-in/start", school_id=b64e(school_id), login=login)
     account = derive_account(password, KdfParams.decode(b64d(start["kdf_params"], "kdf_params")))
     user_id = b64d(start["user_id"], "user_id")
@@ -138,8 +140,8 @@ async def sign_in(
         "device_pk": b64e(device_key.public),
         "signature": b64e(sign_challenge(account.login, school_id, user_id, b64d(start["nonce"], "nonce"))),
     }
-    if totp_secret:
-        body["totp"] = pyotp.TOTP(totp_secret).now()
+    if totp_secret or totp:
+        body["totp"] = totp or pyotp.TOTP(totp_secret or "").now()
     finish = await _call(http, "POST", "/api/v1/sign-in/finish", **body)
     identity = open_bundle(b64d(finish["bundle"], "bundle"), account.kek, SLOT_PASSWORD, school_id, user_id)
     signed_in = device or Device(http, school_id, user_id, login, identity, device_id, device_key, set(finish["roles"]))

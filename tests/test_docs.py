@@ -49,3 +49,37 @@ def test_the_docs_list_no_setting_that_does_not_exist() -> None:
 
     documented = set(re.findall(r"`(CAIRN_[A-Z_]+)`", OPERATIONS))
     assert documented - set(SETTINGS) == {n for n in documented if n.startswith("CAIRN_TEST_")}
+
+
+def _table_codes(heading: str) -> set[str]:
+    import re
+
+    section = PROTOCOL.split(heading, 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
+
+
+def test_every_websocket_error_code_is_documented_and_no_other() -> None:
+    from sync.protocol import ERROR_CODES
+
+    assert _table_codes("### 9.6 Error codes (websocket)") == set(ERROR_CODES)
+
+
+def test_every_http_error_code_is_documented_and_no_other() -> None:
+    from server.errors import API_ERROR_CODES
+
+    assert _table_codes("### 10.2 Error codes (HTTP)") == set(API_ERROR_CODES)
+
+
+def test_every_message_type_and_limit_is_documented() -> None:
+    from sync.protocol import CLIENT_MESSAGES, LIMITS, SERVER_MESSAGES
+
+    assert _table_codes("### 9.3 Messages from the client") == set(CLIENT_MESSAGES)
+    assert _table_codes("### 9.4 Messages from the server") == set(SERVER_MESSAGES)
+    assert _table_codes("### 9.2 Limits") == set(LIMITS)
+
+
+def test_every_http_route_is_documented() -> None:
+    from server.api import ROUTES
+
+    for path, method, _, _ in ROUTES:
+        assert f"`{method} {path}`" in PROTOCOL, f"{method} {path} is missing from docs/PROTOCOL.md section 10"

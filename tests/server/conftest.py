@@ -7,6 +7,7 @@ test that asks for ``postgres_url`` gets a fresh, uniquely named database, dropp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -21,9 +22,9 @@ def _admin_url() -> str:
     return os.environ.get("CAIRN_TEST_POSTGRES_URL", "") or DEFAULT_URL
 
 
-@pytest_asyncio.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A PostgreSQL URL (asyncpg form) for a database made for this test alone."""
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh, uniquely named PostgreSQL database (asyncpg URL form), dropped afterwards."""
     import asyncpg
 
     admin = _admin_url()
@@ -42,12 +43,23 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture
-async def running(tmp_path):  # type: ignore[no-untyped-def]
-    """A real server on a loopback port with a fresh SQLite database."""
+async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL URL (asyncpg form) for a database made for this test alone."""
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def running(request, tmp_path):  # type: ignore[no-untyped-def]
+    """A real server on a loopback port, with a fresh SQLite file or a fresh PostgreSQL database."""
     from tests.server.harness import running_server
 
-    async with running_server(f"sqlite+aiosqlite:///{tmp_path}/cairn.db") as server:
-        yield server
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path}/cairn.db"
+        else:
+            url = await stack.enter_async_context(postgres_database())
+        yield await stack.enter_async_context(running_server(url))
 
 
 @pytest_asyncio.fixture

@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 
 from server.app import create_app
-from server.db import create_all
+from server.migrate import upgrade
 from server.schools import create_school
 from server.services import Services
 from server.settings import Settings
@@ -39,8 +39,8 @@ class Running:
 @contextlib.asynccontextmanager
 async def running_server(database_url: str, log_config: dict | None = None, wrap=None) -> AsyncIterator[Running]:  # type: ignore[no-untyped-def]
     settings = Settings.from_env({"CAIRN_DATABASE_URL": database_url})
+    await upgrade(database_url)  # before serving, so the test may write to storage at once
     services = Services(settings)
-    await create_all(services.engine)  # before serving, so the test may write to storage at once
     app = create_app(settings, services)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,8 +100,10 @@ class School:
         code = (
             await self.dsl.device.call("POST", "/api/v1/admin/invitations", login=name, display_name=name, roles=roles)
         )["code"]
-        registration, _ = await register(self.http, self.school_id, code, PASSWORD)
-        device = await sign_in(self.http, self.school_id, name, PASSWORD, totp_secret=registration.totp_secret)
+        registration, registered = await register(self.http, self.school_id, code, PASSWORD)
+        device = await sign_in(
+            self.http, self.school_id, name, PASSWORD, totp_secret=registration.totp_secret, device=registered
+        )
         member = Member(device, registration.totp_secret, Outbox(self.folder / f"{name}-{os.urandom(4).hex()}.db"))
         self.members[name] = member
         return member
@@ -118,8 +120,10 @@ async def build_school(
     """A fictional school: a founding DSL (admin + safeguarding), group keys, pupils in classes, and a
     teacher per class with the class's pupil keys granted by the DSL's device."""
     school_id, code = await create_school(running.services.engine, "Fictional Primary", "dsl", "Fictional DSL")
-    registration, _ = await register(http, school_id, code, PASSWORD)
-    dsl_device = await sign_in(http, school_id, "dsl", PASSWORD, totp_secret=registration.totp_secret)
+    registration, registered = await register(http, school_id, code, PASSWORD)
+    dsl_device = await sign_in(
+        http, school_id, "dsl", PASSWORD, totp_secret=registration.totp_secret, device=registered
+    )
     await dsl_device.refresh()
     await dsl_device.found_groups((SAFEGUARDING, SEN))
     school = School(

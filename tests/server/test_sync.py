@@ -122,3 +122,18 @@ async def test_a_pull_cut_off_mid_way_resumes_from_its_cursor(school) -> None:
     await dsl.pull_all(limit=7)
     seqs = [seq for seq, _, _ in school.dsl.outbox.inbox()]
     assert seqs == list(range(1, 31))
+
+
+async def test_pages_stop_at_the_byte_limit_and_continue(school) -> None:
+    teacher = school.members["teacher-oak"]
+    pupil = school.classes["oak"][0]
+    for n in range(5):
+        teacher.device.write(teacher.outbox, bytes([n]) * 900_000, pupil_ids=[pupil])
+    await (await teacher.connect(school.running, batch_size=2)).flush()
+    dsl = await school.dsl.connect(school.running)
+    first = await dsl._request({"type": "pull", "cursor": None, "limit": 500})
+    size = sum(len(i["envelope"]) for i in first["items"])
+    assert not first["done"] and 1 <= len(first["items"]) < 5 and size <= 3 * 1024 * 1024
+    dsl._store(first)
+    await dsl.pull_all()
+    assert [seq for seq, _, _ in school.dsl.outbox.inbox()] == [1, 2, 3, 4, 5]

@@ -1,0 +1,116 @@
+"""Sign-in: the challenge proof, TOTP for readers, the failure limit, sign-out, expiry and revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from sqlalchemy import update
+
+from server.models import Session
+from sync.client import Revoked, SyncError
+from sync.device import ApiFailure, sign_in
+from sync.protocol import b64e
+from tests.server.harness import PASSWORD, Member, raw_socket
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _finish(http, school_id: bytes, login: str, **extra) -> dict:  # type: ignore[no-untyped-def]
+    start = (await http.post("/api/v1/sign-in/start", json={"school_id": b64e(school_id), "login": login})).json()
+    body = {
+        "challenge_id": start["challenge_id"],
+        "signature": b64e(os.urandom(64)),
+        "device_id": b64e(os.urandom(16)),
+        "device_pk": b64e(os.urandom(32)),
+        **extra,
+    }
+    response = await http.post("/api/v1/sign-in/finish", json=body)
+    return {"status": response.status_code, **response.json().get("error", {})}
+
+
+async def test_a_wrong_proof_fails_and_ten_failures_lock_the_account_for_a_while(school) -> None:
+    lunch = await school.invite("lunch-3", ["contributor"])
+    for _ in range(10):
+        assert (await _finish(school.http, school.school_id, "lunch-3"))["code"] == "sign_in_failed"
+    with pytest.raises(ApiFailure) as locked:
+        await sign_in(school.http, school.school_id, "lunch-3", PASSWORD, device=lunch.device)
+    assert (locked.value.status, locked.value.code) == (429, "too_many_attempts")
+    other = await school.invite("lunch-4", ["contributor"])  # the limit is per account
+    assert (await sign_in(school.http, school.school_id, "lunch-4", PASSWORD, device=other.device)).token
+
+
+async def test_readers_need_a_one_time_code_and_it_works_once(school) -> None:
+    teacher = school.members["teacher-ash"]
+    with pytest.raises(ApiFailure) as missing:
+        await sign_in(school.http, school.school_id, "teacher-ash", PASSWORD, device=teacher.device)
+    assert missing.value.code == "totp_required"
+    assert (await _finish(school.http, school.school_id, "teacher-ash", totp="000000"))["code"] == "sign_in_failed"
+    with pytest.raises(ApiFailure) as replay:  # the code used at set-up cannot be used again
+        await sign_in(
+            school.http, school.school_id, "teacher-ash", PASSWORD, totp_secret=teacher.totp, device=teacher.device
+        )
+    assert replay.value.code == "sign_in_failed"
+
+
+async def test_unknown_logins_get_stable_decoy_parameters(school) -> None:
+    async def start(login: str) -> dict:
+        body = {"school_id": b64e(school.school_id), "login": login}
+        return (await school.http.post("/api/v1/sign-in/start", json=body)).json()
+
+    a, b, real = await start("nobody"), await start("nobody"), await start("teacher-oak")
+    assert a["kdf_params"] == b["kdf_params"] and a["user_id"] == b["user_id"]
+    assert len(a["kdf_params"]) == len(real["kdf_params"]) and a["kdf_params"][:8] == real["kdf_params"][:8]
+
+
+async def test_a_new_device_is_certified_by_the_identity_key_before_it_can_do_anything(school) -> None:
+    lunch = await school.invite("lunch-5", ["contributor"])
+    second = await sign_in(school.http, school.school_id, "lunch-5", PASSWORD)  # no device: a new one
+    assert second.device_id != lunch.device.device_id and second.user_id == lunch.device.user_id
+    await second.refresh()
+    directory_devices = [d for d in second.directory["devices"] if d["user_id"] == b64e(second.user_id)]
+    assert len(directory_devices) == 2
+
+
+async def test_sign_out_and_expiry_end_the_session_for_http_and_sync(school) -> None:
+    teacher = school.members["teacher-oak"]
+    await teacher.device.call("POST", "/api/v1/sign-out")
+    with pytest.raises(ApiFailure) as after:
+        await teacher.device.call("GET", "/api/v1/directory")
+    assert after.value.code == "unauthenticated"
+    with pytest.raises(SyncError) as sync_after:
+        await teacher.connect(school.running)
+    assert sync_after.value.code == "session_expired"
+    async with school.running.services.engine.begin() as conn:
+        await conn.execute(update(Session).values(expires_ms=0))
+    with pytest.raises(SyncError) as expired:
+        await school.dsl.connect(school.running)
+    assert expired.value.code == "session_expired"
+
+
+async def test_a_revoked_device_is_told_at_once_and_wipes_its_store(school) -> None:
+    lunch = await school.invite("lunch-6", ["contributor"])
+    await lunch.device.refresh()
+    lunch.device.write(lunch.outbox, b"fictional: unsent", pupil_ids=[school.pupils[0]])
+    client = await lunch.connect(school.running)
+    closed = asyncio.get_running_loop().create_future()
+    reader = client._reader
+    reader.add_done_callback(lambda _: closed.set_result(True))
+    await school.dsl.device.call("POST", "/api/v1/devices/revoke", device_id=b64e(lunch.device.device_id))
+    await asyncio.wait_for(closed, 5)
+    assert lunch.outbox.pending_count() == 0  # wiped
+    with pytest.raises(Revoked):
+        await Member(lunch.device, None, lunch.outbox).connect(school.running)
+    with pytest.raises(ApiFailure) as again:
+        await sign_in(school.http, school.school_id, "lunch-6", PASSWORD, device=lunch.device)
+    assert again.value.code == "sign_in_failed"
+
+
+async def test_only_the_owner_or_an_admin_may_revoke_a_device(school) -> None:
+    teacher, other = school.members["teacher-oak"], school.members["teacher-ash"]
+    with pytest.raises(ApiFailure) as refused:
+        await other.device.call("POST", "/api/v1/devices/revoke", device_id=b64e(teacher.device.device_id))
+    assert refused.value.code == "forbidden"
+    ws = await raw_socket(school.running, teacher)
+    await ws.close()
