@@ -27,7 +27,7 @@ from .recovery import (
     recovery_auth_key,
     recovery_kek,
 )
-from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
+from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry, verify_roster_entry
 from .wrap import unwrap_key, wrap_key
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "open_roster_entry",
     "pupil_id_for",
     "seal_roster_entry",
+    "verify_roster_entry",
     "unwrap_key",
     "wrap_key",
 ]

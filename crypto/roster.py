@@ -19,7 +19,15 @@ from ._random import random_bytes
 from .errors import Malformed, NoKey, UnsupportedVersion
 from .keys import BoxKeyPair, SigningKey
 
-__all__ = ["RosterEntry", "pupil_id_for", "seal_roster_entry", "open_roster_entry", "ROSTER_PAD"]
+__all__ = [
+    "RosterEntry",
+    "pupil_id_for",
+    "seal_roster_entry",
+    "open_roster_entry",
+    "verify_roster_entry",
+    "roster_entry_author",
+    "ROSTER_PAD",
+]
 
 VERSION = 1
 ROSTER_PAD = 256
@@ -60,15 +68,36 @@ def seal_roster_entry(roster: BoxKeyPair, entry: RosterEntry, author: SigningKey
     if len(entry.content) > MAX_CONTENT:
         raise ValueError(f"a roster entry holds at most {MAX_CONTENT} bytes")
     header = (
-        Writer().u8(VERSION).id(entry.school_id, "school id").id(entry.pupil_id, "pupil id")
-        .id(entry.key_id, "roster key id").u32(entry.key_version).id(entry.author_device, "author device")
-        .raw(random_bytes(p.NONCE_BYTES)).getvalue()
+        Writer()
+        .u8(VERSION)
+        .id(entry.school_id, "school id")
+        .id(entry.pupil_id, "pupil id")
+        .id(entry.key_id, "roster key id")
+        .u32(entry.key_version)
+        .id(entry.author_device, "author device")
+        .raw(random_bytes(p.NONCE_BYTES))
+        .getvalue()
     )
     plain = Writer().u32(len(entry.content)).raw(entry.content).getvalue()
     plain += bytes(_padded(len(plain)) - len(plain))
-    ct = p.aead_encrypt(_entry_key(roster), header[-p.NONCE_BYTES:], p.ctx("cairn/v1/roster/entry") + header, plain)
+    ct = p.aead_encrypt(_entry_key(roster), header[-p.NONCE_BYTES :], p.ctx("cairn/v1/roster/entry") + header, plain)
     body = header + Writer().u32(len(ct)).raw(ct).getvalue()
     return body + author.sign(p.ctx("cairn/v1/roster/sig") + body)
+
+
+def roster_entry_author(data: bytes) -> bytes:
+    """The device an entry names as its author (unverified: use it only to look up the key to verify with)."""
+    r = Reader(data, "reading roster entry")
+    if r.u8("version") != VERSION:
+        raise UnsupportedVersion("reading roster entry: unknown version")
+    r.take(16 * 3 + 4, "header")
+    return r.id("author device")
+
+
+def verify_roster_entry(data: bytes, author_device_pk: bytes) -> RosterEntry:
+    """The server's check: parse and verify the author device's signature. The content is not opened
+    (the returned entry's ``content`` is empty)."""
+    return _parse_and_verify(data, author_device_pk, "verifying roster entry")[0]
 
 
 def open_roster_entry(
@@ -76,6 +105,24 @@ def open_roster_entry(
 ) -> RosterEntry:
     """Verify the author device's signature, then open with the roster key version the entry names."""
     what = "opening roster entry"
+    entry, body, nonce, ct = _parse_and_verify(data, author_device_pk, what)
+    if not p.equal(entry.school_id, school_id):
+        raise NoKey(f"{what}: the entry belongs to another school")
+    roster = keys.get((entry.key_id, entry.key_version))
+    if roster is None:
+        raise NoKey(f"{what}: this reader holds no such roster key version")
+    plain = p.aead_decrypt(_entry_key(roster), nonce, p.ctx("cairn/v1/roster/entry") + body[:HEADER_BYTES], ct, what)
+    inner = Reader(plain, what)
+    length = inner.u32("content length")
+    if length > len(plain) - 4 or _padded(4 + length) != len(plain):
+        raise Malformed(f"{what}: content length does not match the padded size")
+    content = inner.take(length, "content")
+    if any(inner.take(len(plain) - inner.offset, "padding")):
+        raise Malformed(f"{what}: padding is not zero")
+    return RosterEntry(entry.school_id, entry.pupil_id, entry.key_id, entry.key_version, entry.author_device, content)
+
+
+def _parse_and_verify(data: bytes, author_device_pk: bytes, what: str) -> tuple[RosterEntry, bytes, bytes, bytes]:
     r = Reader(data, what)
     version = r.u8("version")
     if version != VERSION:
@@ -90,18 +137,4 @@ def open_roster_entry(
     signature = r.take(p.SIGNATURE_BYTES, "signature")
     r.end()
     p.verify(author_device_pk, p.ctx("cairn/v1/roster/sig") + body, signature, what)
-    if not p.equal(school, school_id):
-        raise NoKey(f"{what}: the entry belongs to another school")
-    roster = keys.get((key_id, key_version))
-    if roster is None:
-        raise NoKey(f"{what}: this reader holds no such roster key version")
-    plain = p.aead_decrypt(_entry_key(roster), nonce, p.ctx("cairn/v1/roster/entry") + body[:HEADER_BYTES], ct, what)
-    inner = Reader(plain, what)
-    length = inner.u32("content length")
-    if length > len(plain) - 4 or _padded(4 + length) != len(plain):
-        raise Malformed(f"{what}: content length does not match the padded size")
-    content = inner.take(length, "content")
-    if any(inner.take(len(plain) - inner.offset, "padding")):
-        raise Malformed(f"{what}: padding is not zero")
-    return RosterEntry(school, pupil, key_id, key_version, author, content)
-
+    return RosterEntry(school, pupil, key_id, key_version, author, b""), body, nonce, ct

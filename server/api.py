@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from crypto import CryptoError, KdfParams, read_grant, verify_device_cert
+from crypto import CryptoError, KdfParams, read_grant, verify_device_cert, verify_roster_entry
 from crypto import _primitives as primitives
 from crypto.bundle import SEALED_BYTES
 from crypto.grant import GRANT_BYTES
@@ -35,6 +35,7 @@ from .models import (
     Invitation,
     Pupil,
     ReaderKey,
+    RosterRecord,
     SchoolClass,
     Session,
 )
@@ -45,7 +46,7 @@ __all__ = ["routes", "ROUTES"]
 ID = 16
 INVITE_MS = 14 * 24 * 3600 * 1000
 LOGIN = r"[A-Za-z0-9._@+-]{1,200}"
-PURPOSE = r"group:[a-z][a-z0-9_-]{0,40}"
+PURPOSE = r"group:[a-z][a-z0-9_-]{0,40}|roster:staff|roster:sensitive"
 
 
 async def _principal(request: Request, *roles: str) -> Principal:
@@ -435,6 +436,10 @@ async def _check_grant(conn, p: Principal, raw: bytes, n: int) -> dict:  # type:
 
 async def _may_hold(conn, school_id: bytes, member_id: bytes, roles: set[str], purpose: str, key_id: bytes) -> bool:  # type: ignore[no-untyped-def]
     """The server's wall, mirroring the keys: who may hold which reader key."""
+    if purpose == "roster:staff":
+        return True
+    if purpose == "roster:sensitive":
+        return bool(roles - {"contributor"})
     if "safeguarding" in roles:
         return True
     if purpose == "group:safeguarding":
@@ -502,6 +507,87 @@ async def revoke_device(request: Request) -> Response:
         p.school_id, "device.revoke", user=p.user_id, device=p.device_id, target=b64e(device_id)
     )
     return JSONResponse({"revoked": True, "sockets_closed": closed})
+
+
+# --- the roster -----------------------------------------------------------------------------------
+
+
+async def put_roster(request: Request) -> Response:
+    """Roster entries sealed by this device (an admin's or a safeguarding keyholder's); the newest entry
+    for a pupil under a roster key replaces the older one."""
+    p = await _principal(request, "admin", "safeguarding")
+    body = await Body.read(request, {"entries"})
+    raws = [body.decode(f"entries[{n}]", e, max_len=20_000) for n, e in enumerate(body.list("entries", 1000))]
+    body.done()
+    rows = []
+    async with _engine(request).begin() as conn:
+        purposes = {
+            (bytes(r[0]), int(r[1])): r[2]
+            for r in await conn.execute(
+                select(ReaderKey.id, ReaderKey.version, ReaderKey.purpose).where(
+                    ReaderKey.school_id == p.school_id, ReaderKey.purpose.like("roster:%")
+                )
+            )
+        }
+        pupils = {bytes(r[0]) for r in await conn.execute(select(Pupil.id).where(Pupil.school_id == p.school_id))}
+        for n, raw in enumerate(raws):
+            where = {f"entries[{n}]": "invalid"}
+            try:
+                entry = verify_roster_entry(raw, p.device_pk)
+            except CryptoError as exc:
+                raise ApiError("invalid_request", f"roster entry {n}: {exc}", where) from None
+            if entry.school_id != p.school_id or entry.author_device != p.device_id:
+                raise ApiError(
+                    "invalid_request", f"roster entry {n} was not made by this device for this school", where
+                )
+            if (entry.key_id, entry.key_version) not in purposes:
+                raise ApiError("unknown_key", f"roster entry {n} is sealed to a key that is not a roster key", where)
+            if entry.pupil_id not in pupils:
+                raise ApiError("not_found", f"roster entry {n} names a pupil not in this school", where)
+            rows.append((entry, raw))
+        for entry, raw in rows:
+            await conn.execute(
+                RosterRecord.__table__.delete().where(
+                    RosterRecord.school_id == p.school_id,
+                    RosterRecord.pupil_id == entry.pupil_id,
+                    RosterRecord.key_id == entry.key_id,
+                )
+            )
+            await conn.execute(
+                insert(RosterRecord).values(
+                    school_id=p.school_id,
+                    pupil_id=entry.pupil_id,
+                    key_id=entry.key_id,
+                    key_version=entry.key_version,
+                    body=raw,
+                    updated_ms=now_ms(),
+                )
+            )
+    await request.app.state.services.audit(
+        p.school_id, "roster.put", user=p.user_id, device=p.device_id, target=str(len(rows))
+    )
+    return JSONResponse({"stored": len(rows)}, status_code=201)
+
+
+async def get_roster(request: Request) -> Response:
+    """The sealed roster: every signed-in staff member gets the staff roster; the sensitive one (dates of
+    birth and flags) is not sent to contributors, mirroring who holds its key."""
+    p = await _principal(request)
+    allowed = ["roster:staff"] + (["roster:sensitive"] if p.roles - {"contributor"} else [])
+    async with _engine(request).connect() as conn:
+        rows = (
+            await conn.execute(
+                select(RosterRecord.body)
+                .join(
+                    ReaderKey,
+                    (ReaderKey.school_id == RosterRecord.school_id)
+                    & (ReaderKey.id == RosterRecord.key_id)
+                    & (ReaderKey.version == RosterRecord.key_version),
+                )
+                .where(RosterRecord.school_id == p.school_id, ReaderKey.purpose.in_(allowed))
+            )
+        ).all()
+    return JSONResponse({"entries": [b64e(r[0]) for r in rows]})
 
 
 # --- admin: invitations and classes --------------------------------------------------------------
@@ -587,6 +673,8 @@ ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
     ("/api/v1/pupils", "POST", add_pupils, ("safeguarding",)),
     ("/api/v1/grants", "POST", put_grants, ()),
     ("/api/v1/grants", "GET", my_grants, ()),
+    ("/api/v1/roster", "POST", put_roster, ("admin", "safeguarding")),
+    ("/api/v1/roster", "GET", get_roster, ()),
     ("/api/v1/admin/invitations", "POST", invite, ("admin",)),
     ("/api/v1/admin/classes", "POST", add_classes, ("admin",)),
 ]

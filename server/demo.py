@@ -7,7 +7,8 @@ the operator founds the school; every account is registered and signed in once b
 the DSL's device makes the group keys and every pupil's key and grants them; staff devices write
 concerns (``sync.writer``), queue them in outboxes and sync them over the websocket; safeguarding
 devices pull, decrypt and follow some of them up. The server learns pupils only as random pseudonymous
-ids: names live in the credentials file, on this side, with the sign-ins.
+ids (keyed hashes of fictional UPNs); names, classes, dates of birth and flags are sealed into the roster
+under the roster keys, which reach staff as grants.
 
 The credentials file (``data/demo-credentials.json``, git-ignored) holds fictional demo accounts only.
 """
@@ -34,7 +35,7 @@ from sqlalchemy import distinct, func, select, update
 
 from crypto import envelope as env
 from sync.client import SyncClient
-from sync.device import SAFEGUARDING, SEN, Device, register, sign_in
+from sync.device import ROSTER_SENSITIVE, ROSTER_STAFF, SAFEGUARDING, SEN, Device, register, sign_in
 from sync.events import Event, decode
 from sync.outbox import Outbox
 from sync.protocol import b64d, b64e
@@ -166,13 +167,15 @@ def _load(path: Path) -> dict | None:
 
 def _info(saved: dict, path: Path, created: bool, seconds: float, counts: dict[str, int]) -> DemoInfo:
     accounts = tuple(
-        DemoAccount(a["login"], a["name"], tuple(a["roles"]), a["job"], a.get("class"), a.get("totp_secret"),
-                    a["recovery_key"])
+        DemoAccount(
+            a["login"], a["name"], tuple(a["roles"]), a["job"], a.get("class"), a.get("totp_secret"), a["recovery_key"]
+        )
         for a in saved["accounts"]
     )
     school = saved["school"]
-    return DemoInfo(bytes.fromhex(school["id"]), school["name"], saved["password"], accounts, path, created,
-                    seconds, counts)
+    return DemoInfo(
+        bytes.fromhex(school["id"]), school["name"], saved["password"], accounts, path, created, seconds, counts
+    )
 
 
 # --- building ----------------------------------------------------------------------------------------
@@ -249,12 +252,20 @@ async def _build(settings: Settings, size: DemoSize, rng: random.Random) -> dict
             }
             for m in build.members.values()
         ],
-        "classes": [
-            {"label": label, "pupils": [{"id": pid.hex(), "name": name} for pid, name in pupils]}
-            for label, pupils in classes.items()
-        ],
+        "classes": [{"label": label, "pupils": len(pupils)} for label, pupils in classes.items()],
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def text_sensitive(rng: random.Random) -> dict:
+    """Fictional date of birth and flags for the sensitive roster (primary-age birthdays)."""
+    born = dt.date(2015, 9, 1) + dt.timedelta(days=rng.randrange(6 * 365))
+    flags = [
+        f
+        for f, p in (("SEN support", 0.15), ("pupil premium", 0.2), ("EAL", 0.12), ("looked after", 0.02))
+        if rng.random() < p
+    ]
+    return {"dob": born.isoformat(), "flags": flags}
 
 
 class _Build:
@@ -275,7 +286,11 @@ class _Build:
         """Accept an invitation on a new device, then sign that device in once."""
         registration, registered = await register(self.http, self.school_id, code, self.password)
         device = await sign_in(
-            self.http, self.school_id, spec.login, self.password, totp_secret=registration.totp_secret,
+            self.http,
+            self.school_id,
+            spec.login,
+            self.password,
+            totp_secret=registration.totp_secret,
             device=registered,
         )
         member = _Member(spec, device, registration.totp_secret, registration.recovery_key)
@@ -287,7 +302,7 @@ class _Build:
         self.school_id, code = await create_school(services.engine, BUILDING, founder.login, founder.name)
         dsl = await self._join(founder, code)
         await dsl.device.refresh()
-        await dsl.device.found_groups((SAFEGUARDING, SEN))
+        await dsl.device.found_groups((SAFEGUARDING, SEN, ROSTER_STAFF, ROSTER_SENSITIVE))
 
     async def staff(self, plan: list[text.StaffSpec]) -> None:
         for spec in plan:
@@ -301,7 +316,9 @@ class _Build:
         """Pupils (random pseudonymous ids and their keys, made by the DSL's device), classes, and grants:
         pupil keys to class teachers, the safeguarding key to the safeguarding team, the SEN key to SEN."""
         dsl = self.dsl.device
-        pupils = [(os.urandom(16), name) for name in names]
+        await dsl.refresh()
+        upns = [f"X{self.rng.randrange(10**12):012d}" for _ in names]  # fictional UPNs, never stored
+        pupils = [(dsl.pupil_id(upn), name) for upn, name in zip(upns, names, strict=True)]
         self.first_names = {pid.hex(): name.split()[0] for pid, name in pupils}
         await dsl.add_pupils([pid for pid, _ in pupils])
         classes = {label: pupils[i :: len(labels)] for i, label in enumerate(labels)}
@@ -334,7 +351,27 @@ class _Build:
                 for m in self.members.values()
                 if role in m.spec.roles and m is not self.dsl
             ]
+        for purpose, readers in (
+            (ROSTER_STAFF, self.members.values()),
+            (ROSTER_SENSITIVE, [m for m in self.members.values() if set(m.spec.roles) - {"contributor"}]),
+        ):
+            key_id, version, _ = dsl.group_key(purpose)
+            grants += [
+                (key_id, version, m.device.user_id, m.device.identity.box.public) for m in readers if m is not self.dsl
+            ]
         await dsl.grant(grants)
+        await dsl.publish_roster(
+            [
+                (pid, ROSTER_STAFF, json.dumps({"name": name, "class": label}).encode())
+                for label, members in classes.items()
+                for pid, name in members
+            ]
+            + [
+                (pid, ROSTER_SENSITIVE, json.dumps(text_sensitive(self.rng)).encode())
+                for members in classes.values()
+                for pid, _ in members
+            ]
+        )
         for member in self.members.values():
             await member.device.refresh()
             member.outbox = Outbox(self.folder / f"{member.spec.login}.db")
@@ -361,8 +398,10 @@ class _Build:
             label = self.rng.choice(list(classes))
             subject, peer = (self.rng.choice(classes[label]) for _ in range(2))
             planned = text.concern_plan(
-                self.rng, (subject[0].hex(), self.first_names[subject[0].hex()]),
-                (peer[0].hex(), self.first_names[peer[0].hex()]), self.today,
+                self.rng,
+                (subject[0].hex(), self.first_names[subject[0].hex()]),
+                (peer[0].hex(), self.first_names[peer[0].hex()]),
+                self.today,
             )
             member = self._writer(planned["writer"], label)
             assert member.writer is not None
@@ -384,8 +423,13 @@ class _Build:
             for _, _, body in member.outbox.inbox()[n :: len(team)]:
                 opened = env.open(body, device_keys[env.parse(body).header.author_device], member.device.keyring())
                 h = opened.header
-                event = decode(opened.content, event_id=h.envelope_id, concern_id=h.concern_id,
-                               author_device=h.author_device, device_time_ms=h.device_time_ms)
+                event = decode(
+                    opened.content,
+                    event_id=h.envelope_id,
+                    concern_id=h.concern_id,
+                    author_device=h.author_device,
+                    device_time_ms=h.device_time_ms,
+                )
                 if event.type != "created":
                     continue
                 record = event.body["record"]
@@ -410,14 +454,19 @@ class _Build:
     def _client(self, member: _Member) -> SyncClient:
         assert member.outbox is not None
         device = member.device
-        return SyncClient(self.ws_url, member.outbox, school_id=device.school_id, device_id=device.device_id,
-                          device_key=device.device_key, token=device.token or "")
+        return SyncClient(
+            self.ws_url,
+            member.outbox,
+            school_id=device.school_id,
+            device_id=device.device_id,
+            device_key=device.device_key,
+            token=device.token or "",
+        )
 
     def close(self) -> None:
         for member in self.members.values():
             if member.outbox is not None:
                 member.outbox.close()
-
 
 
 def describe(info: DemoInfo, url: str) -> str:

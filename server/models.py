@@ -30,6 +30,7 @@ __all__ = [
     "EnvelopeRecipient",
     "EnvelopePupil",
     "AuditEvent",
+    "RosterRecord",
     "ROLES",
     "READING_ROLES",
 ]
@@ -263,3 +264,15 @@ class AuditEvent(SQLModel, table=True):
     actor_device: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
     action: str = Field(max_length=80)
     target: str = Field(default="", max_length=200)
+
+
+class RosterRecord(SQLModel, table=True):
+    """A pupil's sealed roster entry under one roster key (docs/PROTOCOL.md 11); the newest replaces older."""
+
+    __tablename__ = "roster_entries"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    pupil_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    key_version: int = Field(sa_type=BigInteger)
+    body: bytes = Field(sa_column=_bytes())
+    updated_ms: int = Field(sa_type=BigInteger)

@@ -8,6 +8,7 @@ and seals concerns into its outbox.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from crypto import (
     GrantInfo,
     IdentityKeys,
     KdfParams,
+    RosterEntry,
     SecretKey,
     SigningKey,
     derive_account,
@@ -32,13 +34,17 @@ from crypto import (
     make_grant,
     open_bundle,
     open_grant,
+    open_roster_entry,
+    pupil_id_for,
     read_grant,
     recovery_auth_key,
     recovery_kek,
     seal_bundle,
+    seal_roster_entry,
     sign_challenge,
 )
 from crypto import envelope as env
+from crypto.roster import roster_entry_author
 
 from .outbox import ChainState, Outbox
 from .protocol import b64d, b64e
@@ -47,6 +53,8 @@ __all__ = ["ApiFailure", "Registration", "Device", "register", "sign_in", "uuid7
 
 SAFEGUARDING = "group:safeguarding"
 SEN = "group:sen"
+ROSTER_STAFF = "roster:staff"
+ROSTER_SENSITIVE = "roster:sensitive"
 
 
 class ApiFailure(Exception):
@@ -258,6 +266,39 @@ class Device:
         ]
         for start in range(0, len(made), 1000):
             await self.call("POST", "/api/v1/grants", grants=made[start : start + 1000])
+
+    # --- the roster ------------------------------------------------------------------------------
+
+    def roster_key(self, purpose: str = ROSTER_STAFF) -> tuple[bytes, int, BoxKeyPair]:
+        key_id, version, _ = self.group_key(purpose)
+        return key_id, version, self.reader_keys[(key_id, version)]
+
+    def pupil_id(self, upn: str) -> bytes:
+        """The pseudonymous id of the pupil with this UPN (a keyed hash under the staff roster key)."""
+        return pupil_id_for(self.roster_key()[2], upn)
+
+    async def publish_roster(self, entries: list[tuple[bytes, str, bytes]]) -> None:
+        """Seal roster entries (pupil id, roster purpose, UTF-8 JSON content) and upload them."""
+        made = []
+        for pupil_id, purpose, content in entries:
+            key_id, version, pair = self.roster_key(purpose)
+            entry = RosterEntry(self.school_id, pupil_id, key_id, version, self.device_id, content)
+            made.append(b64e(seal_roster_entry(pair, entry, self.device_key)))
+        for start in range(0, len(made), 1000):
+            await self.call("POST", "/api/v1/roster", entries=made[start : start + 1000])
+
+    async def roster(self) -> dict[bytes, dict]:
+        """Fetch and open the roster this user may read: pupil id -> fields (staff and sensitive merged)."""
+        devices = {b64d(d["id"], "id"): b64d(d["public_key"], "pk") for d in self.directory["devices"]}
+        out: dict[bytes, dict] = {}
+        for raw in (await self.call("GET", "/api/v1/roster"))["entries"]:
+            data = b64d(raw, "entry")
+            author = roster_entry_author(data)
+            if author not in devices:
+                continue  # an entry by a device the directory does not list is never trusted
+            opened = open_roster_entry(data, self.reader_keys, self.school_id, devices[author])
+            out.setdefault(opened.pupil_id, {}).update(json.loads(opened.content))
+        return out
 
     # --- writing concerns ------------------------------------------------------------------------
 

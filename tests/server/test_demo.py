@@ -75,6 +75,7 @@ async def test_a_small_demo_is_built_once_reused_and_read_whole_by_its_dsl(tmp_p
         await client.connect()
         await client.pull_all()
         await client.close()
+        roster = await device.roster()  # names exist only sealed, under the roster keys
     authors = {b64d(d["id"], "id"): b64d(d["public_key"], "pk") for d in device.directory["devices"]}
     by_concern = defaultdict(list)
     for _, _, body in outbox.inbox():
@@ -95,7 +96,8 @@ async def test_a_small_demo_is_built_once_reused_and_read_whole_by_its_dsl(tmp_p
         kinds.add(next(e for e in events if e.type == "created").body["record"]["kind"])
     assert len(kinds) >= 3
 
-    secrets_ = [p["name"] for c in saved["classes"] for p in c["pupils"]]
+    assert len(roster) == SMALL.pupils and all(r["name"] and r["class"] and "dob" in r for r in roster.values())
+    secrets_ = [r["name"] for r in roster.values()]
     secrets_ += [p for events in by_concern.values() for e in events for p in _phrases(dict(e.body))]
     assert len(secrets_) > 40
     server_side = b"".join(p.read_bytes() for p in tmp_path.glob("cairn.db*"))

@@ -137,3 +137,33 @@ async def test_pages_stop_at_the_byte_limit_and_continue(school) -> None:
     dsl._store(first)
     await dsl.pull_all()
     assert [seq for seq, _, _ in school.dsl.outbox.inbox()] == [1, 2, 3, 4, 5]
+
+
+async def test_the_roster_reaches_staff_sealed_and_the_sensitive_part_skips_contributors(school) -> None:
+    from sync.device import ROSTER_SENSITIVE, ROSTER_STAFF
+
+    dsl = school.dsl.device
+    await dsl.found_groups((ROSTER_STAFF, ROSTER_SENSITIVE))
+    await dsl.refresh()
+    lunch = await school.invite("lunch-roster", ["contributor"])
+    teacher = school.members["teacher-oak"].device
+    staff_key, sv, _ = dsl.group_key(ROSTER_STAFF)
+    sensitive_key, xv, _ = dsl.group_key(ROSTER_SENSITIVE)
+    grants = [(staff_key, sv, m.user_id, m.identity.box.public) for m in (lunch.device, teacher)]
+    grants.append((sensitive_key, xv, teacher.user_id, teacher.identity.box.public))
+    await dsl.grant(grants)
+    with pytest.raises(Exception) as refused:  # the server's wall: no sensitive roster key for a contributor
+        await dsl.grant([(sensitive_key, xv, lunch.device.user_id, lunch.device.identity.box.public)])
+    assert getattr(refused.value, "code", "") == "forbidden"
+    pupil = school.classes["oak"][0]
+    await dsl.publish_roster([
+        (pupil, ROSTER_STAFF, b'{"name": "Fictional Child", "class": "oak"}'),
+        (pupil, ROSTER_SENSITIVE, b'{"dob": "2018-01-01", "flags": ["EAL"]}'),
+    ])
+    for device in (lunch.device, teacher):
+        await device.refresh()
+    assert await lunch.device.roster() == {pupil: {"name": "Fictional Child", "class": "oak"}}
+    assert (await teacher.roster())[pupil] == {"name": "Fictional Child", "class": "oak", "dob": "2018-01-01",
+                                               "flags": ["EAL"]}
+    raw = await lunch.device.call("GET", "/api/v1/roster")
+    assert len(raw["entries"]) == 1
