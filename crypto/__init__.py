@@ -20,6 +20,7 @@ from .errors import (
 )
 from .grant import GrantInfo, make_grant, open_grant, read_grant
 from .keys import BoxKeyPair, SecretKey, SigningKey
+from .local import local_key, open_local, seal_local
 from .recovery import (
     format_recovery_key,
     generate_recovery_key,
@@ -66,6 +67,9 @@ __all__ = [
     "parse_recovery_key",
     "recovery_auth_key",
     "recovery_kek",
+    "local_key",
+    "open_local",
+    "seal_local",
     "RosterEntry",
     "open_roster_entry",
     "pupil_id_for",

@@ -18,6 +18,7 @@ from .device import DeviceCert, make_device_cert, sign_device_auth, verify_devic
 from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
 from .keys import BoxKeyPair, SecretKey, SigningKey
+from .local import local_key, open_local, seal_local
 from .recovery import format_recovery_key, parse_recovery_key, recovery_auth_key, recovery_kek
 from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
 from .wrap import unwrap_key, wrap_key
@@ -187,6 +188,18 @@ def _roster(i: _In, out: Mapping[str, Any]) -> None:
         _same("pupil id", opened.pupil_id.hex(), out["pupil_id"])
 
 
+def _local(i: _In, out: Mapping[str, Any]) -> None:
+    key = local_key(SecretKey(i.b("kek")))
+    args = (i.b("school_id"), i.b("user_id"), i.s("kind"), i.b("record_id"))
+    if out:
+        _same("local key", bytes(key).hex(), out["local_key"])
+        with inject(i.random()):
+            _same("sealed", seal_local(key, *args, i.b("plaintext")).hex(), i.s("sealed"))
+    opened = open_local(key, *args, i.b("sealed"))
+    if out:
+        _same("plaintext", opened.hex(), out["plaintext"])
+
+
 def _padding(i: _In, out: Mapping[str, Any]) -> None:
     _same("padded sizes", [env.padded_size(n) for n in i.raw["lengths"]], out["padded"])
 
@@ -203,6 +216,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "envelope": _envelope,
     "padding": _padding,
     "roster": _roster,
+    "local": _local,
 }
 
 

@@ -14,7 +14,7 @@ FOLD = "fold"  # the concern fold's vectors: run by tests/sync/test_fold_vectors
 FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name != FOLD)
 CONSTRUCTS = {
     "account", "challenge", "bundle", "recovery", "device_cert", "device_auth", "wrap", "grant", "envelope", "padding",
-    "roster",
+    "roster", "local",
 }
 
 

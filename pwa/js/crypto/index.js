@@ -20,3 +20,4 @@ export {
 /** seal, open, parse, verify, envelopeHash, paddedSize: `envelope.seal(...)` as in Python. */
 export * as envelope from './envelope.js';
 export { ROSTER_PAD, openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
+export { localKey, openLocal, sealLocal } from './local.js';

@@ -21,6 +21,7 @@ import { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } fr
 import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
 import { openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
+import { localKey, openLocal, sealLocal } from './local.js';
 import * as envelope from './envelope.js';
 
 /** The closed list of `expect` values (docs/PROTOCOL.md section 7). */
@@ -147,6 +148,18 @@ const CHECKS = {
     const sig = signChallenge(login.secretKey, b(i.school_id), b(i.user_id), b(i.challenge));
     same('signature', hex(sig), out.signature);
     same('verify', verifyChallenge(login.publicKey, b(i.school_id), b(i.user_id), b(i.challenge), sig), true);
+  },
+
+  local(i, out) {
+    const key = localKey(b(i.kek));
+    /** @type {[Uint8Array, Uint8Array, string, Uint8Array]} */
+    const args = [b(i.school_id), b(i.user_id), i.kind, b(i.record_id)];
+    if (out) {
+      same('local key', hex(key), out.local_key);
+      same('sealed', hex(withRandom(i.random, () => sealLocal(key, ...args, b(i.plaintext)))), i.sealed);
+    }
+    const opened = openLocal(key, ...args, b(i.sealed));
+    if (out) same('plaintext', hex(opened), out.plaintext);
   },
 
   roster(i, out) {
