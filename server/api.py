@@ -502,7 +502,7 @@ async def revoke_device(request: Request) -> Response:
             .where(Session.school_id == p.school_id, Session.device_id == device_id, Session.revoked_ms.is_(None))
             .values(revoked_ms=now_ms())
         )
-    closed = await request.app.state.services.hub.revoke(p.school_id, device_id=device_id, reason="device_revoked")
+    closed = await request.app.state.services.revoke(p.school_id, device_id=device_id, reason="device_revoked")
     await request.app.state.services.audit(
         p.school_id, "device.revoke", user=p.user_id, device=p.device_id, target=b64e(device_id)
     )

@@ -45,6 +45,10 @@ class Hub:
     def connections(self, school_id: bytes) -> list[Listener]:
         return list(self._by_school.get(school_id, ()))
 
+    def schools(self) -> list[bytes]:
+        """The schools with a connection open here."""
+        return [school for school, listeners in self._by_school.items() if listeners]
+
     async def published(self, school_id: bytes, before: int, after: int, items: list[StoredItem]) -> None:
         for listener in list(self._by_school.get(school_id, ())):
             listener.committed(before, after, items)

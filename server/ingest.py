@@ -78,13 +78,13 @@ class Ingestor:
             return
         new_items: list[StoredItem] = []
         for (_, _, future), result in zip(batches, results, strict=True):
+            new_items += result.new_items  # committed, even if its waiter has gone (a closed connection)
             if future.done():
                 continue
             if result.error is not None:
                 future.set_exception(result.error)
             else:
                 future.set_result(result.acks or [])
-                new_items += result.new_items
         if after > before:
             try:
                 await self.published(school_id, before, after, sorted(new_items, key=lambda i: i.seq))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crypto import envelope as env
 from sync.protocol import LIMITS, ProtocolError
 
+from ._faults import point
 from .models import Account, Device, Envelope, EnvelopePupil, EnvelopeRecipient, Grant, Pupil, ReaderKey, SchoolCounter
 
 __all__ = ["Incoming", "Ack", "StoredItem", "Page", "ReadableKeys", "Storage", "SqlStorage", "now_ms"]
@@ -128,6 +129,8 @@ class SqlStorage:
         results = [BatchResult() for _ in batches]
         received = now_ms()
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":  # take the write lock first: the counter read below holds it
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             before = await conn.scalar(
                 select(SchoolCounter.last_seq).where(SchoolCounter.school_id == school_id).with_for_update()
             )
@@ -182,12 +185,14 @@ class SqlStorage:
                     )
             if envelope_rows:
                 await conn.execute(insert(Envelope), envelope_rows)
+                point("storage.mid_batch")
                 await conn.execute(insert(EnvelopeRecipient), recipient_rows)
                 if pupil_rows:
                     await conn.execute(insert(EnvelopePupil), pupil_rows)
                 await conn.execute(
                     update(SchoolCounter).where(SchoolCounter.school_id == school_id).values(last_seq=seq)
                 )
+            point("storage.before_commit")
         return results, int(before), seq
 
     async def pull_since(
@@ -227,7 +232,9 @@ class SqlStorage:
                 break
             items.append(StoredItem(int(r[0]), int(r[1]), bytes(r[2])))
         done = len(items) == len(rows)
-        cursor = max(since, int(top or 0)) if done else items[-1].seq
+        # ``top`` is read first, the rows after it (not in one snapshot: PostgreSQL reads committed), so the
+        # rows may include later commits; a done cursor is the greater: every readable row up to it is here.
+        cursor = max(since, int(top or 0), items[-1].seq if items else 0) if done else items[-1].seq
         return Page(items, cursor, done)
 
 

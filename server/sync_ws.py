@@ -31,6 +31,7 @@ from sync.protocol import (
     parse_client,
 )
 
+from ._faults import point
 from .accounts import Principal
 from .storage import Incoming, ReadableKeys, StoredItem, now_ms
 
@@ -146,6 +147,7 @@ class SyncConnection:
     async def _put(self, message: Put) -> None:
         items = await asyncio.to_thread(self._verify_all, message.envelopes, message.id)
         acks = await self.services.ingestor.submit(self.school_id, self.device_id, items)
+        point("sync.before_ack")
         await self.send(
             {
                 "type": "ack",
@@ -211,14 +213,18 @@ class SyncConnection:
                 await self._catch_up()
 
     async def _catch_up(self) -> None:
-        """Push everything readable after ``live_seq``: from the commits in memory when they follow on,
-        from storage when there is a gap (a commit heard before the device was live, another instance,
-        or a dropped buffer)."""
+        """Push everything readable after ``live_seq``: from the commits in memory when they follow on
+        and carry every item they numbered, from storage otherwise (a gap: a commit heard before the
+        device was live, or a dropped buffer; or a commit of another instance, heard with no items)."""
         while self.live_seq is not None and not self.closed:
             commit = self._commits.pop(0) if self._commits else None
             if commit is not None and commit.after <= self.live_seq:
                 continue
-            if commit is not None and commit.before == self.live_seq:
+            if (
+                commit is not None
+                and commit.before == self.live_seq
+                and len(commit.items) == commit.after - commit.before
+            ):
                 items = [i for i in commit.items if self.keys.allows(i.recipients)]
                 self.live_seq = commit.after
             elif commit is not None or self.live_seq < self._top:
@@ -231,6 +237,7 @@ class SyncConnection:
             else:
                 break
             if items:
+                point("sync.before_push")
                 await self.send(
                     {"type": "push", "items": [_item(i) for i in items], "cursor": encode_cursor(self.live_seq)}
                 )

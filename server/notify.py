@@ -1,0 +1,166 @@
+"""Several app instances on one PostgreSQL database: commits and revocations reach every instance through
+LISTEN/NOTIFY (DESIGN.md, Storage and scale).
+
+The instance that commits tells its own hub at once, with the items, and then NOTIFYs ``cairn_commits``
+with the school id and the sequence numbers before and after. Every other instance passes that to its
+hub with no items, and each of its connections reads what its user may read from storage. A revocation
+NOTIFYs ``cairn_revocations`` with the school, device and user ids, and every instance closes the
+matching sockets. Payloads carry ids and numbers, never content. An instance ignores its own
+notifications (it acted on them already).
+
+Nothing here is state a restart would lose: a notification only says "look in storage". One missed (an
+instance stopping between its commit and its NOTIFY, or while this listener reconnects) delays a push
+until the school's next commit or the device's next pull; after a reconnect every school with a socket
+here is told to catch up. SQLite is one instance, and has no Notifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+from collections.abc import Coroutine
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .hub import Hub
+from .storage import Storage
+
+__all__ = ["Notifier", "COMMITS", "REVOCATIONS"]
+
+log = logging.getLogger("cairn.notify")
+
+COMMITS = "cairn_commits"
+REVOCATIONS = "cairn_revocations"
+_ID = r"[0-9a-f]{32}"  # a 16-byte id in hex
+_COMMIT = re.compile(rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<before>\d{{1,19}}) (?P<after>\d{{1,19}})")
+_REVOCATION = re.compile(
+    rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<device>{_ID}|-) (?P<user>{_ID}|-) (?P<reason>[a-z_]{{1,40}})"
+)
+_RETRY_SECONDS = (0.1, 0.5, 1, 2, 5)
+
+
+class Notifier:
+    """One listening connection per instance (asyncpg), and NOTIFY through the engine's pool."""
+
+    def __init__(self, engine: AsyncEngine, hub: Hub, storage: Storage) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("LISTEN/NOTIFY needs PostgreSQL; a SQLite server is one instance and needs no Notifier")
+        self.engine, self.hub, self.storage = engine, hub, storage
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.instance = os.urandom(8).hex()
+        self.connections = 0  # how many times the listener has connected: a test waits for a reconnect
+        self.changed = asyncio.Condition()
+        self._listener = None  # the asyncpg connection
+        self._lost = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Listen before the app serves (a failure here fails the start), then keep listening."""
+        await self._listen()
+        self._watch = asyncio.create_task(self._keep_listening(), name="cairn-notify")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- telling the others ----------------------------------------------------------------------
+
+    async def committed(self, school_id: bytes, before: int, after: int) -> None:
+        await self._notify(COMMITS, f"{self.instance} {school_id.hex()} {before} {after}")
+
+    async def revoked(
+        self, school_id: bytes, *, device_id: bytes | None = None, user_id: bytes | None = None, reason: str
+    ) -> None:
+        device, user = device_id.hex() if device_id else "-", user_id.hex() if user_id else "-"
+        await self._notify(REVOCATIONS, f"{self.instance} {school_id.hex()} {device} {user} {reason}")
+
+    async def _notify(self, channel: str, payload: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
+
+    # --- hearing them ----------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self._dsn, timeout=10)
+        try:
+            await conn.add_listener(COMMITS, self._on_commit)
+            await conn.add_listener(REVOCATIONS, self._on_revocation)
+        except BaseException:
+            await conn.close()
+            raise
+        self._lost.clear()
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        self._listener = conn
+        async with self.changed:
+            self.connections += 1
+            self.changed.notify_all()
+
+    async def _keep_listening(self) -> None:
+        """When the listening connection drops, connect again; then every school with a socket here catches
+        up, in case a notification was missed meanwhile."""
+        while not self._stopping:
+            await self._lost.wait()
+            if self._stopping:
+                return
+            log.warning("the LISTEN connection was lost; connecting again")
+            for attempt in itertools.count():
+                try:
+                    await self._listen()
+                    break
+                except Exception:
+                    log.exception("listening again failed")
+                    await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+            try:
+                for school_id in self.hub.schools():
+                    top = await self.storage.last_seq(school_id)
+                    await self.hub.published(school_id, top, top, [])
+            except Exception:
+                log.exception("catching up after listening again failed; pushes resume with the next commit")
+
+    def _on_commit(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        match = _COMMIT.fullmatch(payload)
+        if match is None:
+            log.warning("ignoring a malformed %s notification", COMMITS)
+            return
+        if match["instance"] == self.instance:
+            return
+        school_id, before, after = bytes.fromhex(match["school"]), int(match["before"]), int(match["after"])
+        self._spawn(self.hub.published(school_id, before, after, []))
+
+    def _on_revocation(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        match = _REVOCATION.fullmatch(payload)
+        if match is None:
+            log.warning("ignoring a malformed %s notification", REVOCATIONS)
+            return
+        if match["instance"] == self.instance:
+            return
+        device = bytes.fromhex(match["device"]) if match["device"] != "-" else None
+        user = bytes.fromhex(match["user"]) if match["user"] != "-" else None
+        self._spawn(
+            self.hub.revoke(bytes.fromhex(match["school"]), device_id=device, user_id=user, reason=match["reason"])
+        )
+
+    def _spawn(self, work: Coroutine[object, object, object]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("acting on a notification failed", exc_info=task.exception())
