@@ -6,11 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from . import api
+from . import api, web
 from .errors import error_handlers
 from .migrate import upgrade
 from .services import Services
@@ -39,7 +40,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     app = Starlette(
         debug=settings.debug,
-        routes=[Route("/healthz", healthz), WebSocketRoute("/sync", sync_endpoint), *api.routes()],
+        routes=[Route("/healthz", healthz), WebSocketRoute("/sync", sync_endpoint), *api.routes(), *web.routes()],
+        middleware=[Middleware(web.SecurityHeaders)],
         exception_handlers=error_handlers,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

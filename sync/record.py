@@ -283,6 +283,7 @@ FIELD_CHECKS: dict[str, Callable[[Any, str, Errors], None]] = {
     "outcome": _text(LONG_TEXT),
     "need_to_know": _ids(MAX_NEED_TO_KNOW),
     "sharing": _sharing,
+    "urgent": check_bool,
 }
 RECORD_FIELDS = tuple(FIELD_CHECKS)
 REQUIRED_FIELDS = ("kind", "category", "occurred_at", "observed")

@@ -320,6 +320,7 @@ const FIELD_CHECKS = {
     if (checkList(v, p, e, MAX_NEED_TO_KNOW, checkId)) noDuplicates(v, p, e);
   },
   sharing: checkSharing,
+  urgent: checkBool,
 };
 export const RECORD_FIELDS = Object.freeze(Object.keys(FIELD_CHECKS));
 export const REQUIRED_FIELDS = Object.freeze(['kind', 'category', 'occurred_at', 'observed']);

@@ -2,7 +2,7 @@
 // device's own Ed25519 key. 153 bytes.
 
 import { Reader, Writer } from './_codec.js';
-import { SIGNATURE_BYTES, ctx, sign, verify } from './_primitives.js';
+import { SIGNATURE_BYTES, ctx, sign, signKeyPair, verify } from './_primitives.js';
 import { BadSignature, Malformed, UnsupportedVersion } from './errors.js';
 
 export const DEVICE_CERT_VERSION = 0x01;
@@ -17,6 +17,16 @@ const SIGNED_BYTES = DEVICE_CERT_BYTES - SIGNATURE_BYTES;
  * @property {Uint8Array} devicePk 32 bytes (Ed25519)
  * @property {number} createdMs
  */
+
+/**
+ * The Ed25519 key pair of a 32-byte seed (a device key, or the identity signing key of a bundle);
+ * `secretKey` is libsodium's 64-byte form. Python: `SigningKey(seed)`.
+ * @param {Uint8Array} seed
+ * @returns {{publicKey: Uint8Array, secretKey: Uint8Array}}
+ */
+export function signingKeyPair(seed) {
+  return signKeyPair(seed);
+}
 
 /** @param {Uint8Array} body */
 function signedMessage(body) {

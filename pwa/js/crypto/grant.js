@@ -63,6 +63,36 @@ export function makeGrant({
 }
 
 /**
+ * @typedef {object} GrantInfo
+ * @property {Uint8Array} schoolId
+ * @property {Uint8Array} readerKeyId
+ * @property {number} readerVersion
+ * @property {Uint8Array} memberId
+ * @property {Uint8Array} granterDevice
+ * @property {number} createdMs
+ */
+
+/**
+ * Read a grant's fields without checking any key (Python: `read_grant`): to find the granter device's key
+ * and the reader key to open it with.
+ * @param {Uint8Array} grant
+ * @returns {GrantInfo}
+ */
+export function readGrant(grant) {
+  const what = 'reading grant';
+  const r = new Reader(grant, what);
+  const version = r.u8('version');
+  if (version !== GRANT_VERSION) throw new UnsupportedVersion(`${what}: unknown version ${version}`);
+  if (grant.length !== GRANT_BYTES) throw new Malformed(`${what}: a grant is ${GRANT_BYTES} bytes, not ${grant.length}`);
+  const info = {
+    schoolId: r.id('school id'), readerKeyId: r.id('reader key id'), readerVersion: r.u32('reader version'),
+    memberId: r.id('member id'), granterDevice: r.id('granter device'), createdMs: r.u64('created'),
+  };
+  if (info.readerVersion < 1) throw new Malformed(`${what}: reader key versions start at 1`);
+  return info;
+}
+
+/**
  * @typedef {object} GrantOpener
  * @property {Uint8Array} memberX25519Sk the opener's identity X25519 secret key
  * @property {Uint8Array} schoolId the opener's school

@@ -11,13 +11,13 @@ export { SLOT_PASSWORD, SLOT_RECOVERY, sealBundle, openBundle } from './bundle.j
 export {
   generateRecoveryKey, formatRecoveryKey, parseRecoveryKey, recoveryKek, recoveryAuthKeyPair,
 } from './recovery.js';
-export { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
+export { makeDeviceCert, signDeviceAuth, signingKeyPair, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 export { wrapKey, unwrapKey } from './wrap.js';
-export { makeGrant, openGrant } from './grant.js';
+export { makeGrant, openGrant, readGrant } from './grant.js';
 export {
   KIND_CONCERN_EVENT, RECIPIENT_READER_KEY, RECIPIENT_PERSON, paddedSize, generateEntryKey, envelopeHash,
 } from './envelope.js';
 /** seal, open, parse, verify, envelopeHash, paddedSize: `envelope.seal(...)` as in Python. */
 export * as envelope from './envelope.js';
-export { ROSTER_PAD, openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
+export { ROSTER_PAD, openRosterEntry, pupilIdFor, rosterEntryAuthor, sealRosterEntry } from './roster.js';
 export { localKey, openLocal, sealLocal } from './local.js';

@@ -69,6 +69,19 @@ export function sealRosterEntry(rosterSk, entry, deviceSecretKey) {
 }
 
 /**
+ * The device an entry names as its author (unverified: only to look up the key to verify it with).
+ * Python: `roster_entry_author`.
+ * @param {Uint8Array} data
+ * @returns {Uint8Array}
+ */
+export function rosterEntryAuthor(data) {
+  const r = new Reader(data, 'reading roster entry');
+  if (r.u8('version') !== ROSTER_VERSION) throw new UnsupportedVersion('reading roster entry: unknown version');
+  r.bytes(16 * 3 + 4, 'header');
+  return r.id('author device');
+}
+
+/**
  * Verify the author device's signature, then open with the roster key version the entry names.
  * @param {Uint8Array} data
  * @param {Map<string, Uint8Array>} keys roster secrets by `${hex(keyId)}:${version}`

@@ -1,0 +1,303 @@
+// `SyncClient`: a browser device on the `/sync` websocket, the twin of sync/client.py.
+//
+// The outbox is replayed in order, a batch at a time, with the same envelope ids after any failure: the
+// server's idempotency makes a replay of an already-stored envelope a plain ack. A refused envelope stays at
+// the head of the outbox, marked, and nothing behind it is sent past it. docs/PROTOCOL.md section 9.
+
+import { signDeviceAuth } from '../crypto/device.js';
+import { LIMITS, PROTOCOL_VERSION, RETRYABLE, b64d, b64e, frame, hex, parseServer } from './protocol.js';
+import { failedIndex } from './outbox.js';
+
+/** @typedef {import('./outbox.js').Outbox} Outbox */
+/** @typedef {import('../db.js').OutboxItem} OutboxItem */
+/**
+ * What a websocket must offer: the browser's `WebSocket`, or a fake in tests.
+ * @typedef {object} SocketLike
+ * @property {(data: string) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ * @property {((ev: any) => void) | null} onopen
+ * @property {((ev: {data: unknown}) => void) | null} onmessage
+ * @property {((ev: any) => void) | null} onclose
+ * @property {((ev: any) => void) | null} onerror
+ */
+/** @typedef {Record<string, any> & {type: string}} Frame */
+
+export class SyncError extends Error {
+  /** @param {string} code @param {string} detail */
+  constructor(code, detail) {
+    super(`${code}: ${detail}`);
+    this.name = new.target.name;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+/** The server revoked this device; its local store has been wiped. */
+export class Revoked extends SyncError {}
+
+/**
+ * @typedef {object} SyncReport
+ * @property {number} sent
+ * @property {number} duplicates
+ * @property {number} received
+ * @property {[string, string][]} refused envelope id (hex) and the server's code
+ */
+
+/** @returns {SyncReport} */
+export function newReport() {
+  return { sent: 0, duplicates: 0, received: 0, refused: [] };
+}
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {Uint8Array} schoolId
+ * @property {Uint8Array} deviceId
+ * @property {Uint8Array} deviceSecretKey 64-byte Ed25519 secret key of this device
+ * @property {string} token the session token from sign-in
+ * @property {number} [batchSize]
+ * @property {number} [timeoutMs] how long a request may wait for its reply
+ * @property {(url: string) => SocketLike} [socket] how to open a websocket (the browser's by default)
+ * @property {(items: unknown[]) => void} [onReceived]
+ */
+
+export class SyncClient {
+  /**
+   * @param {string} url ws:// or wss:// URL of /sync
+   * @param {Outbox} outbox
+   * @param {ClientOptions} options
+   */
+  constructor(url, outbox, {
+    schoolId, deviceId, deviceSecretKey, token, batchSize = 128, timeoutMs = 30_000,
+    socket = (u) => /** @type {SocketLike} */ (/** @type {unknown} */ (new WebSocket(u))), onReceived,
+  }) {
+    this.url = url;
+    this.outbox = outbox;
+    this.schoolId = schoolId;
+    this.deviceId = deviceId;
+    this.deviceSecretKey = deviceSecretKey;
+    this.token = token;
+    this.batchSize = Math.min(batchSize, LIMITS.max_put_envelopes);
+    this.timeoutMs = timeoutMs;
+    this.openSocket = socket;
+    this.onReceived = onReceived;
+    /** @type {SocketLike | null} */
+    this.ws = null;
+    this.live = false;
+    /** @type {Map<string, {resolve: (f: Frame) => void, reject: (e: Error) => void}>} */
+    this.waiting = new Map();
+    this.nextId = 1;
+    /** @type {SyncError | null} */
+    this.closedReason = null;
+    /** @type {Frame[]} frames that arrived before the handshake took them */
+    this.early = [];
+    /** @type {((f: Frame | null) => void) | null} */
+    this.wake = null;
+    this.ready = false;
+  }
+
+  get connected() {
+    return this.ws !== null && this.ready;
+  }
+
+  // --- connection --------------------------------------------------------------------------------
+
+  /** @returns {Promise<Frame>} the server's `ready` */
+  async connect() {
+    this.closedReason = null;
+    this.ready = false;
+    this.early = [];
+    const ws = this.openSocket(this.url);
+    this.ws = ws;
+    ws.onmessage = (ev) => this.dispatch(String(ev.data));
+    ws.onclose = () => this.closed();
+    ws.onerror = () => undefined; // onclose follows
+    const challenge = await this.handshakeFrame();
+    if (challenge.type !== 'challenge') throw new SyncError('malformed_frame', 'the server did not start with a challenge');
+    const proof = signDeviceAuth(this.deviceSecretKey, this.schoolId, this.deviceId, b64d(challenge.nonce, 'nonce'));
+    ws.send(frame({
+      type: 'auth', id: 'auth', token: this.token, device_id: b64e(this.deviceId), signature: b64e(proof),
+      protocol: PROTOCOL_VERSION,
+    }));
+    const ready = await this.handshakeFrame();
+    if (ready.type === 'error') {
+      this.close();
+      if (ready.code === 'device_revoked') {
+        await this.outbox.wipe();
+        throw new Revoked(ready.code, ready.detail);
+      }
+      throw new SyncError(ready.code, ready.detail);
+    }
+    this.ready = true;
+    return ready;
+  }
+
+  /** @returns {Promise<Frame>} */
+  handshakeFrame() {
+    const first = this.early.shift();
+    if (first) return Promise.resolve(first);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        this.close();
+        reject(new SyncError('connection_closed', 'the server did not answer in time'));
+      }, this.timeoutMs);
+      this.wake = (f) => {
+        clearTimeout(timer);
+        this.wake = null;
+        if (f) resolve(f);
+        else reject(this.closedReason ?? new SyncError('connection_closed', 'the connection closed'));
+      };
+    });
+  }
+
+  /** @param {string} text */
+  dispatch(text) {
+    let body;
+    try {
+      body = parseServer(text);
+    } catch {
+      return;
+    }
+    if (!this.ready) {
+      if (this.wake) this.wake(body);
+      else this.early.push(body);
+      return;
+    }
+    if (body.type === 'push') {
+      void this.store(body);
+    } else if (body.type === 'revoked') {
+      this.closedReason = new Revoked('device_revoked', body.reason ?? 'revoked');
+      void this.outbox.wipe();
+    } else if (typeof body.id === 'string' && this.waiting.has(body.id)) {
+      const waiter = /** @type {{resolve: (f: Frame) => void}} */ (this.waiting.get(body.id));
+      this.waiting.delete(body.id);
+      waiter.resolve(body);
+    }
+  }
+
+  closed() {
+    const reason = this.closedReason ?? new SyncError('connection_closed', 'the connection closed');
+    for (const waiter of this.waiting.values()) waiter.reject(reason);
+    this.waiting.clear();
+    this.wake?.(null);
+    this.ws = null;
+    this.ready = false;
+    this.live = false;
+  }
+
+  close() {
+    const ws = this.ws;
+    if (ws) {
+      ws.onmessage = null;
+      ws.close();
+      this.closed();
+    }
+  }
+
+  /**
+   * @param {Record<string, unknown>} body
+   * @returns {Promise<Frame>}
+   */
+  request(body) {
+    const ws = this.ws;
+    if (!ws || !this.ready) return Promise.reject(this.closedReason ?? new SyncError('connection_closed', 'not connected'));
+    const id = `r${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        this.close();
+        reject(new SyncError('connection_closed', 'the server did not answer in time'));
+      }, this.timeoutMs);
+      this.waiting.set(id, {
+        resolve: (f) => { clearTimeout(timer); resolve(f); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      ws.send(frame({ ...body, id }));
+    });
+  }
+
+  /** @param {Frame} body */
+  async store(body) {
+    const items = /** @type {unknown[]} */ (body.items ?? []);
+    await this.outbox.received(items, body.cursor);
+    if (this.onReceived && items.length) this.onReceived(items);
+  }
+
+  // --- the work ----------------------------------------------------------------------------------
+
+  /**
+   * Send the outbox in order until it is empty or its head is refused.
+   * @param {SyncReport} [report]
+   * @returns {Promise<SyncReport>}
+   */
+  async flush(report = newReport()) {
+    for (;;) {
+      const head = await this.outbox.head(this.batchSize, LIMITS.max_frame_bytes - 4096);
+      if (!head.length) return report;
+      const reply = await this.request({ type: 'put', envelopes: head.map((p) => b64e(p.body)) });
+      if (reply.type === 'error') {
+        if (RETRYABLE.has(reply.code)) throw new SyncError(reply.code, reply.detail);
+        const index = failedIndex(reply, head.length);
+        if (index) await this.resend(head.slice(0, index), report);
+        const refused = /** @type {OutboxItem} */ (head[index]);
+        await this.outbox.failed(/** @type {number} */ (refused.position), reply.code, reply.detail ?? '');
+        report.refused.push([refused.envelopeId, reply.code]);
+        return report;
+      }
+      await this.acknowledge(reply, report);
+    }
+  }
+
+  /**
+   * Send the items before a refused one on their own, so good entries are not held back.
+   * @param {OutboxItem[]} items
+   * @param {SyncReport} report
+   */
+  async resend(items, report) {
+    const reply = await this.request({ type: 'put', envelopes: items.map((p) => b64e(p.body)) });
+    if (reply.type === 'ack') await this.acknowledge(reply, report);
+  }
+
+  /** @param {Frame} reply @param {SyncReport} report */
+  async acknowledge(reply, report) {
+    /** @type {{envelope_id: string, duplicate: boolean}[]} */
+    const results = reply.results;
+    await this.outbox.acknowledged(results.map((r) => hex(b64d(r.envelope_id, 'envelope_id'))));
+    for (const r of results) {
+      if (r.duplicate) report.duplicates += 1;
+      else report.sent += 1;
+    }
+  }
+
+  /**
+   * Pull pages from the stored cursor until the server says done; then pushes arrive live.
+   * @param {SyncReport} [report]
+   * @param {number} [limit]
+   * @returns {Promise<SyncReport>}
+   */
+  async pullAll(report = newReport(), limit = LIMITS.max_pull_limit) {
+    for (;;) {
+      const reply = await this.request({ type: 'pull', cursor: await this.outbox.cursor(), limit });
+      if (reply.type === 'error') throw new SyncError(reply.code, reply.detail);
+      await this.store(reply);
+      report.received += reply.items.length;
+      if (reply.done) {
+        this.live = true;
+        return report;
+      }
+    }
+  }
+
+  /**
+   * Connect if needed, send everything queued, pull everything readable.
+   * @returns {Promise<SyncReport>}
+   */
+  async sync() {
+    if (!this.connected) {
+      this.close();
+      await this.connect();
+    }
+    const report = await this.flush();
+    return this.pullAll(report);
+  }
+}

@@ -1,0 +1,336 @@
+// The device side of accounts and keys in the browser, the twin of sync/device.py: sign-in over the HTTP API
+// (docs/PROTOCOL.md part 2, section 10), and `Device`, which holds what a signed-in device knows (identity,
+// device key, token, the reader keys its grants open, the directory) and seals concerns into its outbox.
+// Every key is made here, never on the server.
+
+import {
+  KdfParams, RECIPIENT_PERSON, RECIPIENT_READER_KEY, SLOT_PASSWORD, deriveAccount, envelope, envelopeHash,
+  generateEntryKey, makeDeviceCert, openBundle, openGrant, openRosterEntry, readGrant, rosterEntryAuthor,
+  signChallenge, signingKeyPair,
+} from '../crypto/index.js';
+import { b64d, b64e, hex } from './protocol.js';
+
+/** @typedef {import('./outbox.js').Outbox} Outbox */
+/** @typedef {import('../db.js').ChainRecord} ChainRecord */
+/** @typedef {import('../crypto/envelope.js').Recipient} Recipient */
+/** @typedef {import('../crypto/bundle.js').IdentityKeys} IdentityKeys */
+/** @typedef {import('../crypto/account.js').AccountKeys} AccountKeys */
+/**
+ * The school's directory as GET /api/v1/directory returns it (public keys only).
+ * @typedef {{
+ *   accounts: {id: string, login: string, display_name: string, roles: string[], identity_x25519_pk: string,
+ *     identity_ed25519_pk: string, left: boolean}[],
+ *   devices: {id: string, user_id: string, public_key: string, cert: string, revoked: boolean}[],
+ *   reader_keys: {id: string, version: number, purpose: string, public_key: string, current: boolean}[],
+ *   pupils: {id: string, reader_key_id: string}[],
+ *   classes: {id: string, label: string, pupils: string[], teachers: string[]}[],
+ * }} Directory
+ */
+
+export const SAFEGUARDING = 'group:safeguarding';
+export const SEN = 'group:sen';
+export const ROSTER_STAFF = 'roster:staff';
+export const ROSTER_SENSITIVE = 'roster:sensitive';
+
+export class ApiFailure extends Error {
+  /** @param {number} status @param {string} code @param {string} detail */
+  constructor(status, code, detail) {
+    super(`${status} ${code}: ${detail}`);
+    this.name = 'ApiFailure';
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export function nowMs() {
+  return Date.now();
+}
+
+/** @param {number} n */
+function random(n) {
+  return globalThis.crypto.getRandomValues(new Uint8Array(n));
+}
+
+/**
+ * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, version and variant bits, 74 random bits.
+ * @returns {Uint8Array}
+ */
+export function uuid7() {
+  const raw = random(16);
+  let ms = nowMs();
+  for (let i = 5; i >= 0; i--) {
+    raw[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  raw[6] = 0x70 | (raw[6] & 0x0f);
+  raw[8] = 0x80 | (raw[8] & 0x3f);
+  return raw;
+}
+
+/** The server's HTTP API, same origin by default. */
+export class Api {
+  /** @param {string} [base] */
+  constructor(base = '') {
+    this.base = base;
+  }
+
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {string | null} token
+   * @param {Record<string, unknown>} [body]
+   * @returns {Promise<any>}
+   */
+  async call(method, path, token, body) {
+    /** @type {Record<string, string>} */
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await fetch(this.base + path, {
+      method, headers, body: method === 'GET' ? undefined : JSON.stringify(body ?? {}), cache: 'no-store',
+      credentials: 'omit',
+    });
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : {};
+    if (!response.ok) {
+      const error = data.error ?? {};
+      throw new ApiFailure(response.status, error.code ?? 'unknown', error.detail ?? '');
+    }
+    return data;
+  }
+}
+
+/**
+ * What the password gives, made once per sign-in attempt (Argon2id is slow on purpose): reused if the
+ * server then asks for a one-time code.
+ * @typedef {object} Derived
+ * @property {Uint8Array} schoolId
+ * @property {string} login
+ * @property {Uint8Array} userId
+ * @property {Uint8Array} kdfParams the 26 bytes the server sent
+ * @property {AccountKeys} account
+ */
+
+/**
+ * Ask for the account's KDF parameters and derive its keys from the password.
+ * @param {Api} api
+ * @param {Uint8Array} schoolId
+ * @param {string} login
+ * @param {string} password
+ * @returns {Promise<Derived>}
+ */
+export async function derive(api, schoolId, login, password) {
+  const start = await api.call('POST', '/api/v1/sign-in/start', null, { school_id: b64e(schoolId), login });
+  const kdfParams = b64d(start.kdf_params, 'kdf_params');
+  const account = deriveAccount(password, KdfParams.decode(kdfParams));
+  return { schoolId, login, userId: b64d(start.user_id, 'user_id'), kdfParams, account };
+}
+
+/**
+ * Sign in with derived keys (and a TOTP code where the account reads concerns). Without `existing` this is
+ * a new device: it makes its own key, and its user's identity key (opened from the bundle the server returns
+ * after a good proof) certifies it. Python: `sign_in`.
+ * @param {Api} api
+ * @param {Derived} derived
+ * @param {{totp?: string, existing?: {deviceId: Uint8Array, deviceSeed: Uint8Array}}} [options]
+ * @returns {Promise<{device: Device, expiresMs: number}>}
+ */
+export async function signIn(api, derived, { totp, existing } = {}) {
+  const { schoolId, login, account } = derived;
+  const start = await api.call('POST', '/api/v1/sign-in/start', null, { school_id: b64e(schoolId), login });
+  const userId = b64d(start.user_id, 'user_id');
+  const deviceId = existing?.deviceId ?? random(16);
+  const deviceSeed = existing?.deviceSeed ?? random(32);
+  const deviceKey = signingKeyPair(deviceSeed);
+  /** @type {Record<string, unknown>} */
+  const body = {
+    challenge_id: start.challenge_id,
+    device_id: b64e(deviceId),
+    device_pk: b64e(deviceKey.publicKey),
+    signature: b64e(signChallenge(account.loginSecretKey, schoolId, userId, b64d(start.nonce, 'nonce'))),
+  };
+  if (totp) body.totp = totp;
+  const finish = await api.call('POST', '/api/v1/sign-in/finish', null, body);
+  const identity = openBundle(b64d(finish.bundle, 'bundle'), account.kek, SLOT_PASSWORD, schoolId, userId);
+  const device = new Device({
+    api, schoolId, userId, login, identity, deviceId, deviceSeed, roles: finish.roles, token: finish.token,
+  });
+  if (!finish.device_known) {
+    const cert = makeDeviceCert({
+      identitySecretKey: signingKeyPair(identity.ed25519Seed).secretKey, schoolId, userId, deviceId,
+      devicePk: deviceKey.publicKey, createdMs: nowMs(),
+    });
+    await api.call('POST', '/api/v1/devices/certify', finish.token, { cert: b64e(cert) });
+  }
+  return { device, expiresMs: finish.expires_ms };
+}
+
+/**
+ * @typedef {object} DeviceFields
+ * @property {Api} api
+ * @property {Uint8Array} schoolId
+ * @property {Uint8Array} userId
+ * @property {string} login
+ * @property {IdentityKeys} identity
+ * @property {Uint8Array} deviceId
+ * @property {Uint8Array} deviceSeed
+ * @property {string[]} roles
+ * @property {string | null} [token]
+ * @property {Directory | null} [directory]
+ */
+
+/** A signed-in (or unlocked) device: identity, device key, session token, and what its grants open. */
+export class Device {
+  /** @param {DeviceFields} fields */
+  constructor({ api, schoolId, userId, login, identity, deviceId, deviceSeed, roles, token = null, directory = null }) {
+    this.api = api;
+    this.schoolId = schoolId;
+    this.userId = userId;
+    this.login = login;
+    this.identity = identity;
+    this.deviceId = deviceId;
+    this.deviceSeed = deviceSeed;
+    this.deviceKey = signingKeyPair(deviceSeed);
+    this.roles = roles;
+    this.token = token;
+    this.directory = directory;
+    /** @type {Map<string, Uint8Array>} reader key secrets by `${hex(id)}:${version}` */
+    this.readerKeys = new Map();
+  }
+
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {Record<string, unknown>} [body]
+   */
+  call(method, path, body) {
+    return this.api.call(method, path, this.token, body);
+  }
+
+  /** Fetch the directory and open every grant addressed to this user. */
+  async refresh() {
+    const directory = /** @type {Directory} */ (await this.call('GET', '/api/v1/directory'));
+    this.directory = directory;
+    const devices = new Map(directory.devices.map((d) => [hex(b64d(d.id, 'id')), b64d(d.public_key, 'pk')]));
+    const listed = new Map(directory.reader_keys.map((k) => [`${hex(b64d(k.id, 'id'))}:${k.version}`, b64d(k.public_key, 'pk')]));
+    for (const raw of (await this.call('GET', '/api/v1/grants')).grants) {
+      const grant = b64d(raw, 'grant');
+      const info = readGrant(grant);
+      const key = `${hex(info.readerKeyId)}:${info.readerVersion}`;
+      const granterPk = devices.get(hex(info.granterDevice));
+      const readerPk = listed.get(key);
+      if (this.readerKeys.has(key) || !readerPk || !granterPk) continue;
+      this.readerKeys.set(key, openGrant(grant, {
+        memberX25519Sk: this.identity.x25519Sk, schoolId: this.schoolId, memberId: this.userId,
+        granterDevicePk: granterPk, readerPk,
+      }));
+    }
+  }
+
+  /** @returns {Directory} */
+  dir() {
+    if (!this.directory) throw new Error('This device has no directory yet: sign in online once.');
+    return this.directory;
+  }
+
+  /**
+   * The current version of a group's reader key, from the directory.
+   * @param {string} purpose
+   * @returns {{id: Uint8Array, version: number, pk: Uint8Array}}
+   */
+  groupKey(purpose) {
+    const versions = this.dir().reader_keys.filter((k) => k.purpose === purpose && k.current);
+    if (!versions.length) throw new Error(`The directory lists no current key for ${purpose}.`);
+    const best = versions.reduce((a, b) => (b.version > a.version ? b : a));
+    return { id: b64d(best.id, 'id'), version: best.version, pk: b64d(best.public_key, 'pk') };
+  }
+
+  /**
+   * @param {Uint8Array} pupilId
+   * @returns {{id: Uint8Array, version: number, pk: Uint8Array}}
+   */
+  pupilKey(pupilId) {
+    const want = b64e(pupilId);
+    const pupil = this.dir().pupils.find((p) => p.id === want);
+    if (!pupil) throw new Error('The directory does not list this pupil.');
+    const versions = this.dir().reader_keys.filter((k) => k.id === pupil.reader_key_id && k.current);
+    if (!versions.length) throw new Error('The directory lists no current key for this pupil.');
+    const best = versions.reduce((a, b) => (b.version > a.version ? b : a));
+    return { id: b64d(best.id, 'id'), version: best.version, pk: b64d(best.public_key, 'pk') };
+  }
+
+  /**
+   * DESIGN.md's rule: the safeguarding group always; each pupil's key unless restricted; the category's
+   * groups unless restricted; named people. Every key comes from the directory.
+   * @param {Uint8Array[]} pupilIds
+   * @param {{restricted?: boolean, groups?: string[], people?: [Uint8Array, Uint8Array][]}} [options]
+   * @returns {Recipient[]}
+   */
+  recipientsFor(pupilIds, { restricted = false, groups = [], people = [] } = {}) {
+    const safeguarding = this.groupKey(SAFEGUARDING);
+    /** @type {Recipient[]} */
+    const out = [{ kind: RECIPIENT_READER_KEY, id: safeguarding.id, version: safeguarding.version, pk: safeguarding.pk }];
+    if (!restricted) {
+      for (const pupil of pupilIds) {
+        const k = this.pupilKey(pupil);
+        out.push({ kind: RECIPIENT_READER_KEY, id: k.id, version: k.version, pk: k.pk });
+      }
+      for (const group of groups) {
+        const k = this.groupKey(group);
+        out.push({ kind: RECIPIENT_READER_KEY, id: k.id, version: k.version, pk: k.pk });
+      }
+    }
+    for (const [userId, pk] of people) out.push({ kind: RECIPIENT_PERSON, id: userId, version: 1, pk });
+    return out;
+  }
+
+  /**
+   * Fetch and open the roster this user may read: pupil id (hex) to fields (staff and sensitive merged).
+   * An entry by a device the directory does not list is never trusted.
+   * @returns {Promise<Map<string, Record<string, unknown>>>}
+   */
+  async roster() {
+    const devices = new Map(this.dir().devices.map((d) => [hex(b64d(d.id, 'id')), b64d(d.public_key, 'pk')]));
+    /** @type {Map<string, Record<string, unknown>>} */
+    const out = new Map();
+    for (const raw of (await this.call('GET', '/api/v1/roster')).entries) {
+      const data = b64d(raw, 'entry');
+      const authorPk = devices.get(hex(rosterEntryAuthor(data)));
+      if (!authorPk) continue;
+      const opened = openRosterEntry(data, this.readerKeys, this.schoolId, authorPk);
+      const key = hex(opened.pupilId);
+      out.set(key, { ...(out.get(key) ?? {}), ...JSON.parse(new TextDecoder().decode(opened.content)) });
+    }
+    return out;
+  }
+
+  /**
+   * Seal one event and queue it in `outbox` (durably, before any network). `content` is the event's bytes,
+   * or a function that makes them from the device's chain state (so its clock reading follows the last one).
+   * A fresh entry key is made when none is given, and wiped after sealing: it is never stored.
+   * @param {Outbox} outbox
+   * @param {Uint8Array | ((chain: ChainRecord) => {content: Uint8Array, hlc: [number, number] | null})} content
+   * @param {{concernId?: Uint8Array, entryKey?: Uint8Array, pupilIds?: Uint8Array[], restricted?: boolean,
+   *   groups?: string[], recipients?: Recipient[]}} [options]
+   * @returns {Promise<string>} the envelope id, hex
+   */
+  async write(outbox, content, { concernId = random(16), entryKey, pupilIds = [], restricted = false, groups = [], recipients } = {}) {
+    const key = entryKey ?? generateEntryKey();
+    const chosen = recipients ?? this.recipientsFor(pupilIds, { restricted, groups });
+    try {
+      return await outbox.queue((chain) => {
+        const made = typeof content === 'function' ? content(chain) : { content, hlc: null };
+        const envelopeId = uuid7();
+        const sealed = envelope.seal({
+          kind: envelope.KIND_CONCERN_EVENT, schoolId: this.schoolId, envelopeId, concernId,
+          authorDevice: this.deviceId, counter: chain.counter + 1, prevHash: chain.lastHash, deviceTimeMs: nowMs(),
+          entryKeyVersion: 1, pupilIds, recipients: chosen, entryKey: key, content: made.content,
+          deviceSecretKey: this.deviceKey.secretKey,
+        });
+        return { envelopeId: hex(envelopeId), body: sealed, hash: envelopeHash(sealed), hlc: made.hlc };
+      });
+    } finally {
+      if (!entryKey) key.fill(0);
+    }
+  }
+}
