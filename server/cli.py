@@ -100,6 +100,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from .backup import BackupError, backup, restore
+
+    url = Settings.from_env().database_url
+    try:
+        if args.verb == "backup":
+            print(backup(url, Path(args.dest)).describe("backup written to"))
+        else:
+            print(restore(url, Path(args.src), force=args.force).describe("restored into"))
+    except BackupError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cairn", description="Cairn: an end-to-end encrypted safeguarding record.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -119,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     migrate = verbs.add_parser("migrate", help="upgrade the database (CAIRN_DATABASE_URL) to the newest schema")
     migrate.set_defaults(run=_migrate)
+    backup = verbs.add_parser("backup", help="write a consistent copy of the database to DEST, while the server runs")
+    backup.add_argument("dest", metavar="DEST", help="the new backup file (never overwritten)")
+    backup.set_defaults(run=_backup)
+    restore = verbs.add_parser("restore", help="bring a backup back into the database (stop the server first)")
+    restore.add_argument("src", metavar="SRC", help="a file made by cairn backup")
+    restore.add_argument("--force", action="store_true", help="replace a database that is not empty")
+    restore.set_defaults(run=_backup)
     from ._cli_device import add_verbs
 
     add_verbs(verbs)

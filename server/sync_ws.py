@@ -72,7 +72,11 @@ class SyncConnection:
         text = body if isinstance(body, str) else frame(body)
         async with self._send_lock:
             if not self.closed and self.ws.application_state == WebSocketState.CONNECTED:
-                await self.ws.send_text(text)
+                try:
+                    await self.ws.send_text(text)
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    self.closed = True  # the peer went away; it resends and gets a duplicate ack
+                    self._wake.set()
 
     # --- hub callbacks ---------------------------------------------------------------------------
 

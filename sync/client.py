@@ -146,7 +146,12 @@ class SyncClient:
         request_id = f"r{next(self._ids)}"
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        await self._ws.send(frame({**body, "id": request_id}))
+        try:
+            await self._ws.send(frame({**body, "id": request_id}))
+        except ConnectionClosed:
+            self._waiting.pop(request_id, None)
+            future.cancel()
+            raise self._closed_reason or SyncError("connection_closed", "the connection closed") from None
         return await future
 
     def _store(self, body: dict) -> None:

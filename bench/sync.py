@@ -1,0 +1,263 @@
+"""Sync server benchmark (issue 3): ``python -m bench.sync --devices 100 --events 20000 --db sqlite``.
+
+Starts a real ``cairn serve`` process on a free loopback port with a fresh database, builds a fictional
+school through the HTTP API (a DSL, teachers with their classes' pupil keys, contributors), pre-seals
+every envelope, then measures over real websockets, in this order:
+
+1. ``idle_socket_kib_each``: the server's resident memory grows by this much per idle authenticated
+   websocket (``--idle`` of them, extra devices of contributor accounts), with the writers and the DSL
+   already connected. The idle sockets are closed afterwards.
+2. ``ingest_events_per_s`` and ``ack_latency_p50_ms``/``p99``: every writer (all devices but the DSL)
+   puts its share of ``--events`` in batches of ``--batch``, one put in flight each, all at once, while
+   the DSL is connected and live (it receives every envelope as a push). Latency is per put, from
+   sending it to its ack; the rate is envelopes acknowledged over the wall time of the whole run.
+3. ``push_latency_p99_ms``: one contributor puts ``--probes`` single envelopes; each is timed from
+   sending the put to the live DSL receiving it in a push, while the other writers keep putting about
+   ``--background-rate`` envelopes a second.
+4. ``server_rss_mb``: the server's resident memory at the end.
+
+Figures go to stdout as ``name: value unit`` lines; progress goes to stderr. The server and its
+database are removed at the end, also after an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import resource
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench._measure import report
+from bench._sync_load import client_for, close_all, ensure_live, ingest, open_idle, percentile, push_latency
+from bench._sync_school import School, Writer, add_idle_devices, build_school, kdf_once_per_account, preseal
+from bench._sync_server import BenchError, ServerProcess, cpu_seconds, rss_kib, running_server
+from sync.client import SyncClient, SyncError
+from sync.device import ApiFailure, Device
+
+SETTLE_SECONDS = 2.0
+PROBE_WARMUP = 5
+PROBE_INTERVAL = 0.03
+BACKGROUND_BATCH = 10
+
+
+def _say(message: str) -> None:
+    print(f"bench.sync: {message}", file=sys.stderr, flush=True)
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _raise_open_files(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < needed:
+            _say(f"warning: only {target} open files allowed (hard limit); {needed} wanted")
+
+
+async def _settled_rss(pid: int) -> int:
+    await asyncio.sleep(SETTLE_SECONDS)
+    return rss_kib(pid)
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="cairn-bench-sync-") as folder:
+        async with running_server(args.db, Path(folder)) as server:
+            _say(f"server pid {server.pid} at {server.base} ({args.db})")
+            # idle keep-alive connections are dropped before uvicorn's 5 s timeout closes them under a request
+            limits = httpx.Limits(max_connections=32, keepalive_expiry=2.0)
+            async with httpx.AsyncClient(base_url=server.base, timeout=60, limits=limits) as http:
+                with kdf_once_per_account():
+                    started = time.perf_counter()
+                    school = await build_school(server.database_url, http, args.devices, args.seed)
+                    _say(
+                        f"school built: the DSL, {len(school.writers)} writers, {len(school.pupils)} pupils "
+                        f"({time.perf_counter() - started:.1f} s)"
+                    )
+                    started = time.perf_counter()
+                    idle_devices = await add_idle_devices(http, school, args.idle) if args.idle else []
+                    _say(f"{len(idle_devices)} idle devices signed in ({time.perf_counter() - started:.1f} s)")
+            work = _seal(school, args)
+            dsl = client_for(server.ws_url, school.dsl.device, school.dsl.outbox)
+            clients = [dsl]
+            try:
+                await dsl.connect()
+                await dsl.pull_all()  # live from here on: every commit reaches it as a push
+                for writer in school.writers:
+                    writer.client = client_for(server.ws_url, writer.device, writer.outbox)
+                    await writer.client.connect()
+                    clients.append(writer.client)
+                if idle_devices:
+                    await _idle_phase(server, idle_devices, results)
+                await _ingest_phase(server, work, args, results)
+                failure = await ensure_live(dsl)
+                if failure is not None:
+                    _say(f"warning: the DSL's connection failed during ingest ({failure!r}); reconnected it")
+                await _push_phase(dsl, work, args, results)
+                results["server_rss_mb"] = rss_kib(server.pid) / 1024
+            finally:
+                await close_all(clients)
+    return results
+
+
+@dataclass
+class _Work:
+    ingest: list[tuple[Writer, list[str]]]  # every writer's share of --events
+    background: list[tuple[Writer, list[str]]]  # all writers but the probe: envelopes for the push phase
+    probe: Writer
+    probes: list[tuple[bytes, str]]
+
+
+def _seal(school: School, args: argparse.Namespace) -> _Work:
+    """Seal every envelope the run will send, before any clock starts."""
+    rng = random.Random(args.seed)
+    writers = school.writers
+    probe, background = writers[-1], writers[:-1]
+    share = [args.events // len(writers) + (1 if n < args.events % len(writers) else 0) for n in range(len(writers))]
+    push_budget_s = 3.0 + (args.probes + PROBE_WARMUP) * PROBE_INTERVAL * 2  # twice the nominal time
+    pool = math.ceil(args.background_rate / len(background) * push_budget_s / BACKGROUND_BATCH) * BACKGROUND_BATCH
+    started = time.perf_counter()
+    work = _Work([], [], probe, [])
+    for n, writer in enumerate(writers):
+        sealed = preseal(writer, share[n] + (args.probes + PROBE_WARMUP if writer is probe else pool), rng)
+        work.ingest.append((writer, [text for _, text in sealed[: share[n]]]))
+        if writer is probe:
+            work.probes = sealed[share[n] :]
+        else:
+            work.background.append((writer, [text for _, text in sealed[share[n] :]]))
+    count = sum(len(e) for _, e in work.ingest + work.background) + len(work.probes)
+    _say(f"pre-sealed {count} envelopes ({time.perf_counter() - started:.1f} s)")
+    return work
+
+
+async def _idle_phase(server: ServerProcess, devices: list[Device], results: dict[str, float]) -> None:
+    before = await _settled_rss(server.pid)
+    idle = await open_idle(server.ws_url, devices)
+    try:
+        after = await _settled_rss(server.pid)
+    finally:
+        await close_all(idle)
+    results["idle_socket_kib_each"] = (after - before) / len(idle)
+    _say(f"{len(idle)} idle sockets: server RSS {before / 1024:.0f} MiB -> {after / 1024:.0f} MiB")
+
+
+async def _ingest_phase(
+    server: ServerProcess, work: _Work, args: argparse.Namespace, results: dict[str, float]
+) -> None:
+    _say(f"ingest: {args.events} envelopes from {len(work.ingest)} devices in puts of {args.batch}")
+    server_cpu, own_cpu = cpu_seconds(server.pid), _own_cpu_seconds()
+    timings, wall = await ingest(work.ingest, args.batch)
+    server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, _own_cpu_seconds() - own_cpu
+    if timings.acked != args.events:
+        raise BenchError(f"{timings.acked} envelopes acknowledged as new, not {args.events}")
+    results["ingest_events_per_s"] = timings.acked / wall
+    results["ack_latency_p50_ms"] = percentile(timings.latencies, 50) * 1000
+    results["ack_latency_p99_ms"] = percentile(timings.latencies, 99) * 1000
+    _say(f"ingest took {wall:.1f} s; CPU busy: server {server_cpu / wall:.0%} of a core, bench {own_cpu / wall:.0%}")
+
+
+async def _push_phase(dsl: SyncClient, work: _Work, args: argparse.Namespace, results: dict[str, float]) -> None:
+    _say(f"push: {args.probes} probes while {len(work.background)} devices put ~{args.background_rate:.0f}/s")
+    started = time.perf_counter()
+    latencies, background_sent = await push_latency(
+        dsl,
+        work.probe,
+        work.probes,
+        work.background,
+        rate=args.background_rate,
+        batch=BACKGROUND_BATCH,
+        interval=PROBE_INTERVAL,
+        warmup=PROBE_WARMUP,
+    )
+    took = time.perf_counter() - started
+    results["push_latency_p99_ms"] = percentile(latencies, 99) * 1000
+    _say(
+        f"push took {took:.1f} s, background {background_sent / took:.0f}/s; "
+        f"p50 {percentile(latencies, 50) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+
+
+ORDER = [
+    ("ingest_events_per_s", "per_s"),
+    ("ack_latency_p50_ms", "ms"),
+    ("ack_latency_p99_ms", "ms"),
+    ("push_latency_p99_ms", "ms"),
+    ("server_rss_mb", "MB"),
+    ("idle_socket_kib_each", "KiB"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.sync", description="Measure the sync server: ingest, acks, pushes, memory."
+    )
+    parser.add_argument("--devices", type=int, default=100, help="staff devices, the DSL's included (default 100)")
+    parser.add_argument("--events", type=int, default=20000, help="envelopes to ingest (default 20000)")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite", help="database (default sqlite)")
+    parser.add_argument("--instances", type=int, default=1, help="server processes (only 1 for now)")
+    parser.add_argument("--idle", type=int, default=1000, help="idle authenticated sockets (default 1000)")
+    parser.add_argument("--batch", type=int, default=50, help="envelopes per put while ingesting (default 50)")
+    parser.add_argument("--probes", type=int, default=200, help="single envelopes timed to their push (default 200)")
+    parser.add_argument(
+        "--background-rate", type=float, default=1000, help="envelopes a second put during the push test (default 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed for the fictional school's choices")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.instances != 1:
+        print(f"Error: --instances {args.instances} is not supported yet; only one server process", file=sys.stderr)
+        return 2
+    if args.devices < 3 or args.events < 1 or args.idle < 0 or not 1 <= args.batch <= 256 or args.probes < 1:
+        print("Error: need --devices >= 3, --events >= 1, --idle >= 0, --batch 1..256, --probes >= 1", file=sys.stderr)
+        return 2
+    _raise_open_files(args.idle + 4 * args.devices + 1024)
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        _say(f"warning: load average {load:.1f} before starting: other processes share the CPU, figures will be low")
+    try:
+        results = asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        print("Error: interrupted; the server was stopped and its files removed", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except (httpx.HTTPError, ApiFailure, SyncError, OSError) as exc:
+        print(f"Error: talking to the server: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for name, unit in ORDER:
+        if name in results:
+            report(name, results[name], unit)
+    return 0
+
+
+async def _main(args: argparse.Namespace) -> dict[str, float]:
+    """``run``, with SIGTERM treated like Ctrl-C so the server and temporary files are cleaned up."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run(args)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
