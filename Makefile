@@ -50,6 +50,10 @@ lint: $(PY_STAMP)
 bench: deps
 	$(BIN)/python -m bench.crypto
 	node bench/crypto.mjs
+	$(BIN)/python -m bench.fold
+	node bench/fold.mjs
+	$(BIN)/python -m bench.sync --devices 100 --events 20000 --db sqlite
+	$(BIN)/python -m bench.pwa
 
 clean:
 	rm -rf $(VENV) pwa/node_modules .pytest_cache .hypothesis

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     _raise_open_files(args.idle + 4 * args.devices + 1024)
     load = os.getloadavg()[0]
     if load > 0.5:
-        _say(f"warning: load average {load:.1f} before starting: other processes share the CPU, figures will be low")
+        _say(f"warning: load average {load:.1f} before starting: other processes share the CPU, figures may be low")
     try:
         results = asyncio.run(_main(args))
     except KeyboardInterrupt:

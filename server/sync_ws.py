@@ -240,11 +240,26 @@ class SyncConnection:
                     self._commits.insert(0, commit)
             else:
                 break
-            if items:
+            chunks = _chunks(items)
+            for n, chunk in enumerate(chunks):
                 point("sync.before_push")
-                await self.send(
-                    {"type": "push", "items": [_item(i) for i in items], "cursor": encode_cursor(self.live_seq)}
-                )
+                cursor = self.live_seq if n == len(chunks) - 1 else chunk[-1].seq
+                await self.send({"type": "push", "items": [_item(i) for i in chunk], "cursor": encode_cursor(cursor)})
+
+
+def _chunks(items: list[StoredItem]) -> list[list[StoredItem]]:
+    """Split a push so no frame passes max_page_bytes or max_pull_limit items (a group commit can hold
+    thousands of envelopes); each chunk but the last carries the cursor after its own last item."""
+    chunks: list[list[StoredItem]] = []
+    size = 0
+    for item in items:
+        cost = len(item.body) * 4 // 3 + 64
+        if not chunks or size + cost > LIMITS["max_page_bytes"] or len(chunks[-1]) >= LIMITS["max_pull_limit"]:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += cost
+    return chunks
 
 
 def _item(item: StoredItem) -> dict:

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from crypto import SigningKey, sign_device_auth
 
 from .outbox import Outbox
-from .protocol import LIMITS, PROTOCOL_VERSION, b64d, b64e, frame, parse_server
+from .protocol import LIMITS, PROTOCOL_VERSION, ProtocolError, b64d, b64e, frame, parse_server
 
 __all__ = ["SyncClient", "SyncError", "Revoked"]
 
@@ -132,6 +132,10 @@ class SyncClient:
                     log.warning("server error %s", body.get("code"))
         except ConnectionClosed:
             pass
+        except (ProtocolError, KeyError, TypeError, ValueError) as exc:  # a frame this client cannot read
+            log.warning("closing the connection: unreadable frame from the server (%s)", type(exc).__name__)
+            self._closed_reason = SyncError("malformed_frame", "the server sent a frame this client cannot read")
+            await self._ws.close()
         finally:
             reason = self._closed_reason or SyncError("connection_closed", "the connection closed")
             for future in self._waiting.values():

@@ -167,3 +167,4 @@ async def test_the_roster_reaches_staff_sealed_and_the_sensitive_part_skips_cont
                                                "flags": ["EAL"]}
     raw = await lunch.device.call("GET", "/api/v1/roster")
     assert len(raw["entries"]) == 1
+
