@@ -43,6 +43,7 @@ from bench._sync_school import School, Writer, add_idle_devices, build_school, k
 from bench._sync_server import BenchError, ServerProcess, cpu_seconds, rss_kib, running_server
 from sync.client import SyncClient, SyncError
 from sync.device import ApiFailure, Device
+from sync.outbox import Outbox
 
 SETTLE_SECONDS = 2.0
 PROBE_WARMUP = 5
@@ -109,6 +110,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                     _say(f"warning: the DSL's connection failed during ingest ({failure!r}); reconnected it")
                 await _push_phase(dsl, work, args, results)
                 results["server_rss_mb"] = rss_kib(server.pid) / 1024
+                if args.pull:
+                    await _pull_phase(server, school, work, args, results)
             finally:
                 await close_all(clients)
     return results
@@ -191,6 +194,44 @@ async def _push_phase(dsl: SyncClient, work: _Work, args: argparse.Namespace, re
     )
 
 
+async def _pull_phase(
+    server: ServerProcess, school: School, work: _Work, args: argparse.Namespace, results: dict
+) -> None:
+    """A fresh device of the DSL (an empty store, cursor at the start) pulls at least --pull envelopes,
+    keeping each one in its local store as a real device does. The school is first topped up to that
+    many with envelopes from every writer (ingested, not timed)."""
+    rng = random.Random(args.seed + 1)
+    share = math.ceil(args.pull / len(school.writers))
+    started = time.perf_counter()
+    # Each writer's chain continues after the envelopes sealed for the push phase, some never sent: they
+    # go first (those already stored are acknowledged again as duplicates), so no chain has a gap.
+    earlier = {id(w): texts for w, texts in work.background} | {id(work.probe): [t for _, t in work.probes]}
+    extra = [
+        (writer, earlier.get(id(writer), []) + [text for _, text in preseal(writer, share, rng)])
+        for writer in school.writers
+    ]
+    _say(
+        f"pull: topped up with {share * len(school.writers)} envelopes, sealed in {time.perf_counter() - started:.1f} s"
+    )
+    for writer in school.writers:  # sealing blocked the event loop past the keepalive: connect afresh
+        await writer.client.close()
+        await writer.client.connect()
+    await ingest(extra, args.batch)
+    fresh = client_for(server.ws_url, school.dsl.device, Outbox(":memory:"))
+    fresh.keep_received = True
+    try:
+        await fresh.connect()
+        started = time.perf_counter()
+        report = await fresh.pull_all()
+        wall = time.perf_counter() - started
+    finally:
+        await fresh.close()
+    if report.received < args.pull:
+        raise BenchError(f"the fresh device pulled {report.received} envelopes, fewer than {args.pull}")
+    results["pull_events_per_s"] = report.received / wall
+    _say(f"a fresh device pulled {report.received} envelopes in {wall:.1f} s")
+
+
 ORDER = [
     ("ingest_events_per_s", "per_s"),
     ("ack_latency_p50_ms", "ms"),
@@ -198,6 +239,7 @@ ORDER = [
     ("push_latency_p99_ms", "ms"),
     ("server_rss_mb", "MB"),
     ("idle_socket_kib_each", "KiB"),
+    ("pull_events_per_s", "per_s"),
 ]
 
 
@@ -209,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=20000, help="envelopes to ingest (default 20000)")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite", help="database (default sqlite)")
     parser.add_argument("--instances", type=int, default=1, help="server processes (only 1 for now)")
+    parser.add_argument(
+        "--pull", type=int, default=0, help="then a fresh device pulls at least this many (e.g. 100000)"
+    )
     parser.add_argument("--idle", type=int, default=1000, help="idle authenticated sockets (default 1000)")
     parser.add_argument("--batch", type=int, default=50, help="envelopes per put while ingesting (default 50)")
     parser.add_argument("--probes", type=int, default=200, help="single envelopes timed to their push (default 200)")
