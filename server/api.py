@@ -601,7 +601,7 @@ async def invite(request: Request) -> Response:
     if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
         body.errors["roles"] = f"a non-empty list from {', '.join(ROLES)}"
     body.done()
-    code = secrets.token_urlsafe(24)
+    code = secrets.token_hex(20)  # hex: typeable, and never starts with "-" (a command line would read an option)
     await _insert(
         request,
         Invitation,

@@ -26,7 +26,7 @@ async def create_school(engine: AsyncEngine, name: str, founder_login: str, foun
     """Create a school and its founding invitation; returns the school id and the invitation code."""
     if not 0 < len(name) <= 200:
         raise ValueError("a school name is 1 to 200 characters")
-    school_id, code = os.urandom(16), secrets.token_urlsafe(24)
+    school_id, code = os.urandom(16), secrets.token_hex(20)  # hex: never starts with "-" on a command line
     async with engine.begin() as conn:
         await conn.execute(insert(School).values(id=school_id, name=name, pepper=os.urandom(32), created_ms=now_ms()))
         await conn.execute(insert(SchoolCounter).values(school_id=school_id, last_seq=0))
