@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from sync.protocol import ProtocolError, b64d
+from sync.protocol import decode_field
 
 from .errors import ApiError
 
@@ -60,17 +60,7 @@ class Body:
         return self.decode(name, value, length, max_len)
 
     def decode(self, name: str, value: Any, length: int | None = None, max_len: int = 4096) -> bytes:
-        if not isinstance(value, str):
-            self.errors[name] = "missing" if value is None else "invalid"
-            return b""
-        try:
-            raw = b64d(value, name)
-        except ProtocolError:
-            self.errors[name] = "not_base64url"
-            return b""
-        if (length is not None and len(raw) != length) or len(raw) > max_len:
-            self.errors[name] = f"must be {length} bytes" if length else "too long"
-        return raw
+        return decode_field(self.errors, name, value, length, max_len)
 
     def list(self, name: str, max_items: int = 1000) -> list:
         value = self.data.get(name)

@@ -31,6 +31,7 @@ __all__ = [
     "frame",
     "b64e",
     "b64d",
+    "decode_field",
     "encode_cursor",
     "decode_cursor",
 ]
@@ -106,6 +107,24 @@ def b64d(text: str, what: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise ProtocolError("invalid_field", f"{what} is not unpadded base64url", {what: "not_base64url"}) from None
+
+
+def decode_field(
+    errors: dict[str, str], name: str, value: Any, length: int | None = None, max_len: int | None = None
+) -> bytes:
+    """Decode one base64url field of a frame or request body, recording a per-field error code in
+    ``errors`` (and returning b"") instead of raising, so every bad field is reported at once."""
+    if not isinstance(value, str):
+        errors[name] = "missing" if value is None else "invalid"
+        return b""
+    try:
+        raw = b64d(value, name)
+    except ProtocolError:
+        errors[name] = "not_base64url"
+        return b""
+    if (length is not None and len(raw) != length) or (max_len is not None and len(raw) > max_len):
+        errors[name] = f"must be {length} bytes" if length is not None else "too long"
+    return raw
 
 
 def encode_cursor(seq: int) -> str:
@@ -195,18 +214,7 @@ class _Fields:
         return value
 
     def bytes(self, name: str, length: int | None = None) -> bytes:
-        value = self.body.get(name)
-        if not isinstance(value, str):
-            self.errors[name] = "missing" if value is None else "invalid"
-            return b""
-        try:
-            raw = b64d(value, name)
-        except ProtocolError:
-            self.errors[name] = "not_base64url"
-            return b""
-        if length is not None and len(raw) != length:
-            self.errors[name] = f"must be {length} bytes"
-        return raw
+        return decode_field(self.errors, name, self.body.get(name), length)
 
     def done(self) -> None:
         if self.errors:
