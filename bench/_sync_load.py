@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 CONNECT_CONCURRENCY = 50
+MIN_PROBES = 20  # fewest probes a push latency is reported from, when the background runs out early
 
 
 @dataclass
@@ -103,7 +105,9 @@ async def push_latency(
     """Put ``probes`` one envelope at a time from ``probe``, one every ``interval`` seconds (or as soon
     as the previous ack comes, if later), while the ``background`` writers put about ``rate`` envelopes
     a second in all. Each probe is timed from sending its put to the live DSL receiving it in a push.
-    Returns the latencies (warm-up probes left out) and how many background envelopes were put."""
+    If the background runs out of envelopes first (slow acks), probing stops there; at least half the
+    probes (and ``MIN_PROBES``) must have been sent. Returns the latencies (warm-up probes left out) and
+    how many background envelopes were put."""
     loop = asyncio.get_running_loop()
     waiting: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
 
@@ -141,19 +145,30 @@ async def push_latency(
         for probe_id, text in probes:
             await asyncio.sleep(max(0.0, due - loop.time()))
             due += interval
+            if all(w.done() for w in writers):  # the background has stopped: later probes would not count
+                break
             future: asyncio.Future[float] = loop.create_future()
             waiting[probe_id] = (time.perf_counter(), future)
             futures.append(future)
             await put(probe.client, probe.name, [text])
-        ran_out = all(w.done() for w in writers)
+        ran_out = len(futures) < len(probes)
         done, late = await asyncio.wait(futures, timeout=10)
         if late:
             state = "open" if _is_open(dsl) else "closed"
             raise BenchError(
                 f"{len(late)} probes were acknowledged but not pushed to the DSL within 10 s (its socket is {state})"
             )
+        if ran_out and len(futures) - warmup < max(MIN_PROBES, (len(probes) - warmup) // 2):
+            raise BenchError(
+                f"the background writers ran out of pre-sealed envelopes after {len(futures)} of {len(probes)} probes"
+            )
         if ran_out:
-            raise BenchError("the background writers ran out of pre-sealed envelopes before the probes ended")
+            print(
+                f"bench.sync: warning: the background writers ran out of pre-sealed envelopes; "
+                f"{len(futures) - warmup} probes measured, not {len(probes) - warmup} (acks were slow)",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         stop.set()
         await asyncio.gather(*writers, return_exceptions=True)
@@ -180,18 +195,19 @@ def _is_open(client: SyncClient) -> bool:
     return client._reader is not None and not client._reader.done()
 
 
-async def open_idle(url: str, devices: list[Device]) -> list[SyncClient]:
-    """Authenticate one websocket per device and leave it idle (they never pull, so nothing is pushed)."""
+async def open_idle(urls: list[str], devices: list[Device]) -> list[SyncClient]:
+    """Authenticate one websocket per device, spread over ``urls`` (the instances) round-robin, and leave
+    it idle (they never pull, so nothing is pushed)."""
     shared = Outbox(":memory:")  # never written: an idle contributor receives nothing
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(device: Device) -> SyncClient:
-        client = client_for(url, device, shared)
+    async def one(n: int, device: Device) -> SyncClient:
+        client = client_for(urls[n % len(urls)], device, shared)
         async with gate:
             await client.connect()
         return client
 
-    return list(await asyncio.gather(*(one(d) for d in devices)))
+    return list(await asyncio.gather(*(one(n, d) for n, d in enumerate(devices))))
 
 
 async def close_all(clients: list[SyncClient]) -> None:

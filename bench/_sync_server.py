@@ -1,8 +1,9 @@
-"""The sync benchmark's server: a real ``cairn serve`` process on a free loopback port, with a database
-of its own (a fresh SQLite file, or a PostgreSQL database made for the run and dropped after it).
+"""The sync benchmark's servers: real ``cairn serve`` processes on free loopback ports, with a database
+of their own (a fresh SQLite file, or a PostgreSQL database made for the run and dropped after it); on
+PostgreSQL there may be several processes on the one database, as several app instances are run.
 
 The process is the one production runs (the Procfile's ``cairn serve``), started as
-``python -m server.cli serve`` so the venv's interpreter is used. It is stopped, and its database and
+``python -m server.cli serve`` so the venv's interpreter is used. They are stopped, and the database and
 temporary folder removed, however the benchmark ends (Ctrl-C included).
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["BenchError", "ServerProcess", "running_server", "rss_kib", "cpu_seconds", "POSTGRES_DEFAULT"]
+__all__ = ["BenchError", "ServerProcess", "running_servers", "rss_kib", "cpu_seconds", "POSTGRES_DEFAULT"]
 
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 READY_SECONDS = 30.0
@@ -121,34 +122,47 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_server(kind: str, folder: Path) -> AsyncIterator[ServerProcess]:
-    """Start ``cairn serve`` on a free loopback port against a fresh database; wait for ``/healthz``."""
+async def running_servers(kind: str, folder: Path, instances: int = 1) -> AsyncIterator[list[ServerProcess]]:
+    """Start ``instances`` ``cairn serve`` processes, each on a free loopback port, against one fresh
+    database (several only on PostgreSQL: they hear each other's commits through LISTEN/NOTIFY); wait
+    for every ``/healthz``."""
+    if instances > 1 and kind != "postgres":
+        raise BenchError("SQLite is served by one instance; several instances need --db postgres")
     async with _database(kind, folder) as database_url:
-        port = _free_port()
-        env = _server_env(database_url, port)
-        _migrate(env)
-        log_path = folder / "server.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the server itself
-                preexec_fn=_die_with_parent,
-            )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            await _wait_ready(process, base, log_path)
-            yield ServerProcess(process.pid, base, f"ws://127.0.0.1:{port}/sync", database_url, log_path)
-        except Exception:
-            _stop(process)
-            tail = log_path.read_text(errors="replace")[-3000:].strip()
-            if tail:
-                print(f"bench.sync: the server's log ends:\n{tail}", file=sys.stderr)
-            raise
-        finally:
-            _stop(process)
+        _migrate(_server_env(database_url, _free_port()))
+        async with contextlib.AsyncExitStack() as stack:
+            servers = [
+                await stack.enter_async_context(_one_server(database_url, folder, n, instances))
+                for n in range(instances)
+            ]
+            yield servers
+
+
+@contextlib.asynccontextmanager
+async def _one_server(database_url: str, folder: Path, n: int, instances: int) -> AsyncIterator[ServerProcess]:
+    port = _free_port()
+    log_path = folder / ("server.log" if instances == 1 else f"server-{n}.log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=_server_env(database_url, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the server itself
+            preexec_fn=_die_with_parent,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await _wait_ready(process, base, log_path)
+        yield ServerProcess(process.pid, base, f"ws://127.0.0.1:{port}/sync", database_url, log_path)
+    except Exception:
+        _stop(process)
+        tail = log_path.read_text(errors="replace")[-3000:].strip()
+        if tail:
+            print(f"bench.sync: the log of server {n} ends:\n{tail}", file=sys.stderr)
+        raise
+    finally:
+        _stop(process)
 
 
 async def _wait_ready(process: subprocess.Popen[bytes], base: str, log_path: Path) -> None:

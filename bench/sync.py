@@ -1,8 +1,9 @@
 """Sync server benchmark (issue 3): ``python -m bench.sync --devices 100 --events 20000 --db sqlite``.
 
-Starts a real ``cairn serve`` process on a free loopback port with a fresh database, builds a fictional
-school through the HTTP API (a DSL, teachers with their classes' pupil keys, contributors), pre-seals
-every envelope, then measures over real websockets, in this order:
+Starts a real ``cairn serve`` process on a free loopback port with a fresh database (``--instances N``:
+N processes on one PostgreSQL database, as several app instances are run), builds a fictional school
+through the HTTP API (a DSL, teachers with their classes' pupil keys, contributors), pre-seals every
+envelope, then measures over real websockets, in this order:
 
 1. ``idle_socket_kib_each``: the server's resident memory grows by this much per idle authenticated
    websocket (``--idle`` of them, extra devices of contributor accounts), with the writers and the DSL
@@ -14,7 +15,13 @@ every envelope, then measures over real websockets, in this order:
 3. ``push_latency_p99_ms``: one contributor puts ``--probes`` single envelopes; each is timed from
    sending the put to the live DSL receiving it in a push, while the other writers keep putting about
    ``--background-rate`` envelopes a second.
-4. ``server_rss_mb``: the server's resident memory at the end.
+4. ``server_rss_mb``: the server's resident memory at the end (with several instances, their sum).
+5. ``pull_events_per_s`` (with ``--pull N``): a fresh device of the DSL pulls at least N envelopes.
+
+With several instances, devices are spread over them round-robin: the DSL is on the first, the probe
+writer on the last, so every probe reaches the DSL through another instance (PostgreSQL LISTEN/NOTIFY);
+the idle sockets are spread too (``idle_socket_kib_each`` is the growth of all instances' memory over
+all idle sockets), and the fresh device of the pull phase connects to the last instance.
 
 Figures go to stdout as ``name: value unit`` lines; progress goes to stderr. The server and its
 database are removed at the end, also after an error or Ctrl-C.
@@ -40,7 +47,7 @@ import httpx
 from bench._measure import report
 from bench._sync_load import client_for, close_all, ensure_live, ingest, open_idle, percentile, push_latency
 from bench._sync_school import School, Writer, add_idle_devices, build_school, kdf_once_per_account, preseal
-from bench._sync_server import BenchError, ServerProcess, cpu_seconds, rss_kib, running_server
+from bench._sync_server import BenchError, ServerProcess, cpu_seconds, rss_kib, running_servers
 from sync.client import SyncClient, SyncError
 from sync.device import ApiFailure, Device
 from sync.outbox import Outbox
@@ -69,16 +76,26 @@ def _raise_open_files(needed: int) -> None:
             _say(f"warning: only {target} open files allowed (hard limit); {needed} wanted")
 
 
-async def _settled_rss(pid: int) -> int:
+async def _settled_rss(servers: list[ServerProcess]) -> int:
     await asyncio.sleep(SETTLE_SECONDS)
-    return rss_kib(pid)
+    return _rss_kib(servers)
+
+
+def _rss_kib(servers: list[ServerProcess]) -> int:
+    return sum(rss_kib(s.pid) for s in servers)
+
+
+def _cpu_seconds(servers: list[ServerProcess]) -> float:
+    return sum(cpu_seconds(s.pid) for s in servers)
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="cairn-bench-sync-") as folder:
-        async with running_server(args.db, Path(folder)) as server:
-            _say(f"server pid {server.pid} at {server.base} ({args.db})")
+        async with running_servers(args.db, Path(folder), args.instances) as servers:
+            server = servers[0]  # the school is built through the first instance
+            for n, one in enumerate(servers):
+                _say(f"server {n} pid {one.pid} at {one.base} ({args.db})")
             # idle keep-alive connections are dropped before uvicorn's 5 s timeout closes them under a request
             limits = httpx.Limits(max_connections=32, keepalive_expiry=2.0)
             async with httpx.AsyncClient(base_url=server.base, timeout=60, limits=limits) as http:
@@ -93,25 +110,29 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                     idle_devices = await add_idle_devices(http, school, args.idle) if args.idle else []
                     _say(f"{len(idle_devices)} idle devices signed in ({time.perf_counter() - started:.1f} s)")
             work = _seal(school, args)
-            dsl = client_for(server.ws_url, school.dsl.device, school.dsl.outbox)
+            home = _spread(school, work, servers)
+            dsl = client_for(servers[0].ws_url, school.dsl.device, school.dsl.outbox)
             clients = [dsl]
             try:
                 await dsl.connect()
                 await dsl.pull_all()  # live from here on: every commit reaches it as a push
                 for writer in school.writers:
-                    writer.client = client_for(server.ws_url, writer.device, writer.outbox)
+                    writer.client = client_for(home[id(writer)], writer.device, writer.outbox)
                     await writer.client.connect()
                     clients.append(writer.client)
                 if idle_devices:
-                    await _idle_phase(server, idle_devices, results)
-                await _ingest_phase(server, work, args, results)
+                    await _idle_phase(servers, idle_devices, results)
+                await _ingest_phase(servers, work, args, results)
                 failure = await ensure_live(dsl)
                 if failure is not None:
                     _say(f"warning: the DSL's connection failed during ingest ({failure!r}); reconnected it")
                 await _push_phase(dsl, work, args, results)
-                results["server_rss_mb"] = rss_kib(server.pid) / 1024
+                results["server_rss_mb"] = _rss_kib(servers) / 1024
+                if len(servers) > 1:
+                    each = ", ".join(f"{rss_kib(s.pid) / 1024:.0f}" for s in servers)
+                    _say(f"server RSS per instance: {each} MiB (server_rss_mb is their sum)")
                 if args.pull:
-                    await _pull_phase(server, school, work, args, results)
+                    await _pull_phase(servers, school, work, args, results)
             finally:
                 await close_all(clients)
     return results
@@ -147,11 +168,19 @@ def _seal(school: School, args: argparse.Namespace) -> _Work:
     return work
 
 
-async def _idle_phase(server: ServerProcess, devices: list[Device], results: dict[str, float]) -> None:
-    before = await _settled_rss(server.pid)
-    idle = await open_idle(server.ws_url, devices)
+def _spread(school: School, work: _Work, servers: list[ServerProcess]) -> dict[int, str]:
+    """Which instance each writer connects to (keyed by ``id(writer)``): round-robin, starting after the
+    DSL's (the first), with the probe on the last, so with several instances its pushes cross over."""
+    home = {id(w): servers[(n + 1) % len(servers)].ws_url for n, w in enumerate(school.writers)}
+    home[id(work.probe)] = servers[-1].ws_url
+    return home
+
+
+async def _idle_phase(servers: list[ServerProcess], devices: list[Device], results: dict[str, float]) -> None:
+    before = await _settled_rss(servers)
+    idle = await open_idle([s.ws_url for s in servers], devices)
     try:
-        after = await _settled_rss(server.pid)
+        after = await _settled_rss(servers)
     finally:
         await close_all(idle)
     results["idle_socket_kib_each"] = (after - before) / len(idle)
@@ -159,18 +188,19 @@ async def _idle_phase(server: ServerProcess, devices: list[Device], results: dic
 
 
 async def _ingest_phase(
-    server: ServerProcess, work: _Work, args: argparse.Namespace, results: dict[str, float]
+    servers: list[ServerProcess], work: _Work, args: argparse.Namespace, results: dict[str, float]
 ) -> None:
     _say(f"ingest: {args.events} envelopes from {len(work.ingest)} devices in puts of {args.batch}")
-    server_cpu, own_cpu = cpu_seconds(server.pid), _own_cpu_seconds()
+    server_cpu, own_cpu = _cpu_seconds(servers), _own_cpu_seconds()
     timings, wall = await ingest(work.ingest, args.batch)
-    server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, _own_cpu_seconds() - own_cpu
+    server_cpu, own_cpu = _cpu_seconds(servers) - server_cpu, _own_cpu_seconds() - own_cpu
     if timings.acked != args.events:
         raise BenchError(f"{timings.acked} envelopes acknowledged as new, not {args.events}")
     results["ingest_events_per_s"] = timings.acked / wall
     results["ack_latency_p50_ms"] = percentile(timings.latencies, 50) * 1000
     results["ack_latency_p99_ms"] = percentile(timings.latencies, 99) * 1000
-    _say(f"ingest took {wall:.1f} s; CPU busy: server {server_cpu / wall:.0%} of a core, bench {own_cpu / wall:.0%}")
+    who = "server" if len(servers) == 1 else f"{len(servers)} servers"
+    _say(f"ingest took {wall:.1f} s; CPU busy: {who} {server_cpu / wall:.0%} of a core, bench {own_cpu / wall:.0%}")
 
 
 async def _push_phase(dsl: SyncClient, work: _Work, args: argparse.Namespace, results: dict[str, float]) -> None:
@@ -195,7 +225,7 @@ async def _push_phase(dsl: SyncClient, work: _Work, args: argparse.Namespace, re
 
 
 async def _pull_phase(
-    server: ServerProcess, school: School, work: _Work, args: argparse.Namespace, results: dict
+    servers: list[ServerProcess], school: School, work: _Work, args: argparse.Namespace, results: dict
 ) -> None:
     """A fresh device of the DSL (an empty store, cursor at the start) pulls at least --pull envelopes,
     keeping each one in its local store as a real device does. The school is first topped up to that
@@ -217,7 +247,7 @@ async def _pull_phase(
         await writer.client.close()
         await writer.client.connect()
     await ingest(extra, args.batch)
-    fresh = client_for(server.ws_url, school.dsl.device, Outbox(":memory:"))
+    fresh = client_for(servers[-1].ws_url, school.dsl.device, Outbox(":memory:"))
     fresh.keep_received = True
     try:
         await fresh.connect()
@@ -250,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--devices", type=int, default=100, help="staff devices, the DSL's included (default 100)")
     parser.add_argument("--events", type=int, default=20000, help="envelopes to ingest (default 20000)")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite", help="database (default sqlite)")
-    parser.add_argument("--instances", type=int, default=1, help="server processes (only 1 for now)")
+    parser.add_argument(
+        "--instances", type=int, default=1, help="server processes on one database (PostgreSQL only above 1; default 1)"
+    )
     parser.add_argument(
         "--pull", type=int, default=0, help="then a fresh device pulls at least this many (e.g. 100000)"
     )
@@ -266,8 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.instances != 1:
-        print(f"Error: --instances {args.instances} is not supported yet; only one server process", file=sys.stderr)
+    if args.instances < 1:
+        print("Error: need --instances >= 1", file=sys.stderr)
+        return 2
+    if args.instances > 1 and args.db == "sqlite":
+        print(
+            f"Error: --instances {args.instances} needs --db postgres: a SQLite database is served by one instance",
+            file=sys.stderr,
+        )
         return 2
     if args.devices < 3 or args.events < 1 or args.idle < 0 or not 1 <= args.batch <= 256 or args.probes < 1:
         print("Error: need --devices >= 3, --events >= 1, --idle >= 0, --batch 1..256, --probes >= 1", file=sys.stderr)

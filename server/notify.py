@@ -2,8 +2,11 @@
 LISTEN/NOTIFY (DESIGN.md, Storage and scale).
 
 The instance that commits tells its own hub at once, with the items, and then NOTIFYs ``cairn_commits``
-with the school id and the sequence numbers before and after. Every other instance passes that to its
-hub with no items, and each of its connections reads what its user may read from storage. A revocation
+with the school id and the sequence numbers before and after. The NOTIFY is sent by a task of its own,
+so the next group commit does not wait for it; commits of a school made while one is being sent go in
+the next, as one range (a notification only says "look in storage", so a range stands for them all).
+Every other instance passes that to its hub with no items, and each of its connections reads what its
+user may read from storage. A revocation
 NOTIFYs ``cairn_revocations`` with the school, device and user ids, and every instance closes the
 matching sockets. Payloads carry ids and numbers, never content. An instance ignores its own
 notifications (it acted on them already).
@@ -57,6 +60,9 @@ class Notifier:
         self._listener = None  # the asyncpg connection
         self._lost = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
+        self._untold: dict[bytes, tuple[int, int]] = {}  # school -> the range of commits not yet NOTIFYed
+        self._wake_teller = asyncio.Event()
+        self._teller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._stopping = False
 
@@ -64,9 +70,14 @@ class Notifier:
         """Listen before the app serves (a failure here fails the start), then keep listening."""
         await self._listen()
         self._watch = asyncio.create_task(self._keep_listening(), name="cairn-notify")
+        self._teller = asyncio.create_task(self._tell_commits(), name="cairn-notify-commits")
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._teller is not None:
+            self._teller.cancel()
+            await asyncio.gather(self._teller, return_exceptions=True)
+            await self._send_untold()  # what was committed here is still told, if the database answers
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
@@ -79,7 +90,30 @@ class Notifier:
     # --- telling the others ----------------------------------------------------------------------
 
     async def committed(self, school_id: bytes, before: int, after: int) -> None:
-        await self._notify(COMMITS, f"{self.instance} {school_id.hex()} {before} {after}")
+        """Queue a commit for the other instances; the teller task sends it (returns at once)."""
+        untold = self._untold.get(school_id)
+        self._untold[school_id] = (min(untold[0], before), max(untold[1], after)) if untold else (before, after)
+        self._wake_teller.set()
+
+    async def _tell_commits(self) -> None:
+        while True:
+            await self._wake_teller.wait()
+            self._wake_teller.clear()
+            await self._send_untold()
+
+    async def _send_untold(self) -> None:
+        untold, self._untold = self._untold, {}
+        if not untold:
+            return
+        payloads = [
+            {"channel": COMMITS, "payload": f"{self.instance} {school.hex()} {before} {after}"}
+            for school, (before, after) in untold.items()
+        ]
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(text("SELECT pg_notify(:channel, :payload)"), payloads)
+        except Exception:
+            log.exception("telling the other instances of %d commits failed; they catch up later", len(payloads))
 
     async def revoked(
         self, school_id: bytes, *, device_id: bytes | None = None, user_id: bytes | None = None, reason: str

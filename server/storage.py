@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import and_, insert, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, literal_column, select, tuple_, union_all, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crypto import envelope as env
 from sync.protocol import LIMITS, ProtocolError
@@ -91,7 +91,9 @@ class Storage(Protocol):
         self, school_id: bytes, batches: Sequence[tuple[bytes, Sequence[Incoming]]]
     ) -> tuple[list[BatchResult], int, int]: ...
 
-    async def pull_since(self, school_id: bytes, keys: ReadableKeys, since: int, limit: int) -> Page: ...
+    async def pull_since(
+        self, school_id: bytes, keys: ReadableKeys, since: int, limit: int, max_bytes: int = ...
+    ) -> Page: ...
 
     async def readable_keys(self, school_id: bytes, user_id: bytes) -> ReadableKeys: ...
 
@@ -125,9 +127,11 @@ class SqlStorage:
         """Check and store several devices' batches of one school in one transaction.
 
         Returns each batch's result, and the school's last sequence number before and after. A batch
-        that fails a check stores nothing; the others are unaffected."""
+        that fails a check stores nothing; the others are unaffected. The number of queries does not
+        grow with the number of batches: what the checks need is read for the whole group at once."""
         results = [BatchResult() for _ in batches]
         received = now_ms()
+        everything = [i for _, items in batches for i in items]
         async with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":  # take the write lock first: the counter read below holds it
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -137,11 +141,14 @@ class SqlStorage:
             if before is None:
                 raise ProtocolError("wrong_school", "no such school")
             seq = int(before)
-            known = await _known(conn, school_id, [i for _, items in batches for i in items])
+            known = await _known(conn, school_id, everything)
+            stored = await _stored(conn, school_id, everything)
+            chains = await _chains(conn, school_id, {device_id for device_id, _ in batches})
+            moved: dict[bytes, tuple[int, bytes]] = {}  # device id -> its new chain head
             envelope_rows, recipient_rows, pupil_rows = [], [], []
             for (device_id, items), result in zip(batches, results, strict=True):
                 try:
-                    plan = await _plan_batch(conn, school_id, device_id, items, known)
+                    plan = _plan_batch(device_id, items, known, stored, chains)
                 except ProtocolError as exc:
                     result.error = exc
                     continue
@@ -152,43 +159,46 @@ class SqlStorage:
                         continue
                     seq += 1
                     h = item.parsed.header
+                    stored[h.envelope_id] = (seq, received, item.digest)  # a later batch may repeat it
                     envelope_rows.append(
-                        {
-                            "school_id": school_id,
-                            "seq": seq,
-                            "envelope_id": h.envelope_id,
-                            "concern_id": h.concern_id,
-                            "author_device": h.author_device,
-                            "counter": h.counter,
-                            "device_time_ms": h.device_time_ms,
-                            "server_time_ms": received,
-                            "padded_size": item.parsed.padded_size,
-                            "digest": item.digest,
-                            "body": item.raw,
-                        }
+                        (
+                            school_id,
+                            seq,
+                            h.envelope_id,
+                            h.concern_id,
+                            h.author_device,
+                            h.counter,
+                            h.device_time_ms,
+                            received,
+                            item.parsed.padded_size,
+                            item.digest,
+                            item.raw,
+                        )
                     )
                     recipients = tuple((r.kind, r.id, r.version) for r in h.recipients)
-                    recipient_rows += [
-                        {"school_id": school_id, "seq": seq, "kind": k, "key_id": i, "version": v}
-                        for k, i, v in recipients
-                    ]
-                    pupil_rows += [{"school_id": school_id, "seq": seq, "pupil_id": p} for p in h.pupil_ids]
+                    recipient_rows += [(school_id, seq, k, i, v) for k, i, v in recipients]
+                    pupil_rows += [(school_id, seq, p) for p in h.pupil_ids]
                     acks.append(Ack(h.envelope_id, seq, received, False))
                     result.new_items.append(StoredItem(seq, received, item.raw, recipients))
                 result.acks = acks
                 if plan.last is not None:
-                    counter, digest = plan.last
-                    await conn.execute(
-                        update(Device)
-                        .where(Device.school_id == school_id, Device.id == device_id)
-                        .values(last_counter=counter, last_hash=digest, last_seen_ms=received)
-                    )
-            if envelope_rows:
-                await conn.execute(insert(Envelope), envelope_rows)
+                    chains[device_id] = moved[device_id] = plan.last
+            if moved:
+                await conn.execute(
+                    update(Device)
+                    .where(Device.school_id == bindparam("b_school"), Device.id == bindparam("b_device"))
+                    .values(last_counter=bindparam("b_counter"), last_hash=bindparam("b_hash"), last_seen_ms=received),
+                    [
+                        {"b_school": school_id, "b_device": d, "b_counter": counter, "b_hash": digest}
+                        for d, (counter, digest) in moved.items()
+                    ],
+                )
+            if envelope_rows:  # plain driver executemany: these are the bulk of a write's work
+                await conn.exec_driver_sql(_insert_sql(conn, Envelope, _ENVELOPE_COLUMNS), envelope_rows)
                 point("storage.mid_batch")
-                await conn.execute(insert(EnvelopeRecipient), recipient_rows)
+                await conn.exec_driver_sql(_insert_sql(conn, EnvelopeRecipient, _RECIPIENT_COLUMNS), recipient_rows)
                 if pupil_rows:
-                    await conn.execute(insert(EnvelopePupil), pupil_rows)
+                    await conn.exec_driver_sql(_insert_sql(conn, EnvelopePupil, _PUPIL_COLUMNS), pupil_rows)
                 await conn.execute(
                     update(SchoolCounter).where(SchoolCounter.school_id == school_id).values(last_seq=seq)
                 )
@@ -199,70 +209,56 @@ class SqlStorage:
         self, school_id: bytes, keys: ReadableKeys, since: int, limit: int, max_bytes: int = LIMITS["max_page_bytes"]
     ) -> Page:
         """Readable envelopes after ``since``, in sequence order; reads ``limit + 1`` to know ``done``, and
-        stops early (not done) when the page would pass ``max_bytes`` as it travels."""
-        conditions = [and_(EnvelopeRecipient.kind == env.RECIPIENT_PERSON, EnvelopeRecipient.key_id == keys.user_id)]
-        key_ids = sorted({key_id for key_id, _ in keys.reader_keys})
-        if key_ids:  # a plain IN on one column (hashed by PostgreSQL); versions are checked below
-            conditions.append(
-                and_(EnvelopeRecipient.kind == env.RECIPIENT_READER_KEY, EnvelopeRecipient.key_id.in_(key_ids))
-            )
+        stops early (not done) when the page would pass ``max_bytes`` as it travels.
+
+        Only rows up to the school's counter, read first, are considered: every row up to it has committed
+        (the counter moves in the same transaction as the rows it numbers), so a done page's cursor is
+        the counter. Recipients are checked in Python (see ``_readable_seqs``); bodies are read by a range
+        of the primary key."""
         scan_rows = max(4 * (limit + 1), 2 * env.MAX_RECIPIENTS)  # always more than one envelope's rows
         async with self.engine.connect() as conn:
             async with conn.begin():
                 top = await conn.scalar(select(SchoolCounter.last_seq).where(SchoolCounter.school_id == school_id))
-                seqs: list[int] = []
-                scanned = since
-                while len(seqs) <= limit:
-                    raw = (
-                        await conn.execute(
-                            select(
-                                EnvelopeRecipient.seq,
-                                EnvelopeRecipient.kind,
-                                EnvelopeRecipient.key_id,
-                                EnvelopeRecipient.version,
-                            )
-                            .where(
-                                EnvelopeRecipient.school_id == school_id,
-                                EnvelopeRecipient.seq > scanned,
-                                or_(*conditions),
-                            )
-                            .order_by(EnvelopeRecipient.seq)
-                            .limit(scan_rows)
-                        )
-                    ).all()
-                    full = len(raw) == scan_rows
-                    if full:  # the last seq's rows may be cut: leave it for the next scan
-                        cut = raw[-1][0]
-                        raw = [r for r in raw if r[0] != cut]
-                    for seq, kind, key_id, version in raw:
-                        if (not seqs or seqs[-1] != seq) and keys.allows([(kind, bytes(key_id), int(version))]):
-                            seqs.append(int(seq))
-                    if not full:
-                        break
-                    scanned = cut - 1
-                seqs = seqs[: limit + 1]
-                rows = (
-                    (
-                        await conn.execute(
-                            select(Envelope.seq, Envelope.server_time_ms, Envelope.body)
-                            .where(Envelope.school_id == school_id, Envelope.seq.in_(seqs))
-                            .order_by(Envelope.seq)
-                        )
-                    ).all()
-                    if seqs
-                    else []
-                )
+                top = int(top or 0)
+                seqs = await _readable_seqs(conn, school_id, keys, since, top, limit + 1, scan_rows)
+                rows = await _bodies(conn, school_id, seqs) if seqs else []
         items, size = [], 0
-        for r in rows[:limit]:
-            size += len(r[2]) * 4 // 3 + 64  # as it travels: base64 and the item's other fields
+        for seq, server_time_ms, body in rows[:limit]:
+            size += len(body) * 4 // 3 + 64  # as it travels: base64 and the item's other fields
             if items and size > max_bytes:
                 break
-            items.append(StoredItem(int(r[0]), int(r[1]), bytes(r[2])))
+            items.append(StoredItem(seq, server_time_ms, body))
         done = len(items) == len(rows)
-        # ``top`` is read first, the rows after it (not in one snapshot: PostgreSQL reads committed), so the
-        # rows may include later commits; a done cursor is the greater: every readable row up to it is here.
-        cursor = max(since, int(top or 0), items[-1].seq if items else 0) if done else items[-1].seq
+        cursor = max(since, top) if done else items[-1].seq
         return Page(items, cursor, done)
+
+
+_ENVELOPE_COLUMNS = (
+    "school_id",
+    "seq",
+    "envelope_id",
+    "concern_id",
+    "author_device",
+    "counter",
+    "device_time_ms",
+    "server_time_ms",
+    "padded_size",
+    "digest",
+    "body",
+)
+_RECIPIENT_COLUMNS = ("school_id", "seq", "kind", "key_id", "version")
+_PUPIL_COLUMNS = ("school_id", "seq", "pupil_id")
+
+
+def _insert_sql(conn: AsyncConnection, model: type, columns: tuple[str, ...]) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` in the driver's own parameter style (SQLite ``?``,
+    asyncpg ``$n``), for an executemany of plain tuples that skips SQLAlchemy's per-value processing."""
+    table = model.__table__  # type: ignore[attr-defined]
+    if conn.dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in columns)
+    else:
+        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
 
 
 @dataclass
@@ -278,44 +274,85 @@ class _Known:
     pupils: set[bytes]
 
 
-async def _known(conn, school_id: bytes, items: Sequence[Incoming]) -> _Known:  # type: ignore[no-untyped-def]
-    """One query each for every reader key, person and pupil that any of the batches names."""
+_IN_CHUNK = 2000  # ids per IN list, well inside SQLite's and asyncpg's limits on bound parameters
+
+
+async def _known(conn: AsyncConnection, school_id: bytes, items: Sequence[Incoming]) -> _Known:
+    """Every reader key, person and pupil that any of the batches names, in one query."""
     keys = {(r.id, r.version) for i in items for r in i.parsed.header.recipients if r.kind == env.RECIPIENT_READER_KEY}
     people = {r.id for i in items for r in i.parsed.header.recipients if r.kind == env.RECIPIENT_PERSON}
     pupils = {p for i in items for p in i.parsed.header.pupil_ids}
-    found = _Known({}, set(), set())
+    parts = []
     if keys:
-        rows = await conn.execute(
-            select(ReaderKey.id, ReaderKey.version, ReaderKey.purpose).where(
+        parts.append(
+            select(literal_column("0").label("what"), ReaderKey.id, ReaderKey.version, ReaderKey.purpose).where(
                 ReaderKey.school_id == school_id, tuple_(ReaderKey.id, ReaderKey.version).in_(sorted(keys))
             )
         )
-        found.reader_keys = {(bytes(r[0]), int(r[1])): r[2] for r in rows}
     if people:
-        rows = await conn.execute(select(Account.id).where(Account.school_id == school_id, Account.id.in_(people)))
-        found.people = {bytes(r[0]) for r in rows}
+        parts.append(
+            select(literal_column("1"), Account.id, literal_column("0"), literal_column("''")).where(
+                Account.school_id == school_id, Account.id.in_(people)
+            )
+        )
     if pupils:
-        rows = await conn.execute(select(Pupil.id).where(Pupil.school_id == school_id, Pupil.id.in_(pupils)))
-        found.pupils = {bytes(r[0]) for r in rows}
+        parts.append(
+            select(literal_column("2"), Pupil.id, literal_column("0"), literal_column("''")).where(
+                Pupil.school_id == school_id, Pupil.id.in_(pupils)
+            )
+        )
+    found = _Known({}, set(), set())
+    if not parts:
+        return found
+    for what, key_id, version, purpose in await conn.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        if what == 0:
+            found.reader_keys[(bytes(key_id), int(version))] = purpose
+        elif what == 1:
+            found.people.add(bytes(key_id))
+        else:
+            found.pupils.add(bytes(key_id))
     return found
 
 
-async def _plan_batch(conn, school_id: bytes, device_id: bytes, items: Sequence[Incoming], known: _Known) -> _Plan:  # type: ignore[no-untyped-def]
-    ids = [i.parsed.header.envelope_id for i in items]
+async def _stored(
+    conn: AsyncConnection, school_id: bytes, items: Sequence[Incoming]
+) -> dict[bytes, tuple[int, int, bytes]]:
+    """Which of the envelope ids are stored already: id -> (seq, server_time_ms, digest)."""
+    ids = sorted({i.parsed.header.envelope_id for i in items})
+    stored = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = await conn.execute(
+            select(Envelope.envelope_id, Envelope.seq, Envelope.server_time_ms, Envelope.digest).where(
+                Envelope.school_id == school_id, Envelope.envelope_id.in_(ids[start : start + _IN_CHUNK])
+            )
+        )
+        stored.update({bytes(r[0]): (int(r[1]), int(r[2]), bytes(r[3])) for r in rows})
+    return stored
+
+
+async def _chains(conn: AsyncConnection, school_id: bytes, device_ids: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
+    """Each device's chain head (last counter and hash), its row locked until the commit."""
     rows = await conn.execute(
-        select(Envelope.envelope_id, Envelope.seq, Envelope.server_time_ms, Envelope.digest).where(
-            Envelope.school_id == school_id, Envelope.envelope_id.in_(ids)
-        )
+        select(Device.id, Device.last_counter, Device.last_hash)
+        .where(Device.school_id == school_id, Device.id.in_(sorted(device_ids)))
+        .order_by(Device.id)  # one lock order for every writer
+        .with_for_update()
     )
-    stored = {bytes(r[0]): (int(r[1]), int(r[2]), bytes(r[3])) for r in rows}
-    device = (
-        await conn.execute(
-            select(Device.last_counter, Device.last_hash)
-            .where(Device.school_id == school_id, Device.id == device_id)
-            .with_for_update()
-        )
-    ).first()
-    counter, last_hash = int(device[0]), bytes(device[1])
+    return {bytes(r[0]): (int(r[1]), bytes(r[2])) for r in rows}
+
+
+def _plan_batch(
+    device_id: bytes,
+    items: Sequence[Incoming],
+    known: _Known,
+    stored: dict[bytes, tuple[int, int, bytes]],
+    chains: dict[bytes, tuple[int, bytes]],
+) -> _Plan:
+    """Check one device's batch against what is stored (this group's earlier batches included) and the
+    device's chain; raises ProtocolError for the first envelope that fails."""
+    if device_id not in chains:
+        raise ProtocolError("wrong_device", "this device is not registered in this school")
+    counter, last_hash = chains[device_id]
     plan = _Plan([], None)
     seen: set[bytes] = set()
     for index, item in enumerate(items):
@@ -359,3 +396,58 @@ async def _plan_batch(conn, school_id: bytes, device_id: bytes, items: Sequence[
         counter, last_hash = h.counter, item.digest
         plan.last = (counter, last_hash)
     return plan
+
+
+async def _readable_seqs(
+    conn: AsyncConnection, school_id: bytes, keys: ReadableKeys, since: int, top: int, want: int, scan_rows: int
+) -> list[int]:
+    """The first ``want`` sequence numbers after ``since`` and up to ``top`` that ``keys`` may read.
+
+    Recipient rows are read in windows of sequence numbers (doubling, for a reader who may read few) of
+    at most ``scan_rows`` rows: each query touches only its window's rows, whatever plan the database
+    picks (a bare ``ORDER BY seq LIMIT`` can make PostgreSQL read and sort every row after the cursor)."""
+    reader_keys, user_id = keys.reader_keys, keys.user_id
+    seqs: list[int] = []
+    scanned, window = since, want
+    while len(seqs) < want and scanned < top:
+        high = min(scanned + window, top)
+        raw = (
+            await conn.execute(
+                select(
+                    EnvelopeRecipient.seq, EnvelopeRecipient.kind, EnvelopeRecipient.key_id, EnvelopeRecipient.version
+                )
+                .where(
+                    EnvelopeRecipient.school_id == school_id,
+                    EnvelopeRecipient.seq > scanned,
+                    EnvelopeRecipient.seq <= high,
+                )
+                .order_by(EnvelopeRecipient.seq)
+                .limit(scan_rows)
+            )
+        ).all()
+        full = len(raw) == scan_rows
+        cut = raw[-1][0] if full else None  # the last seq's rows may be cut: leave it for the next scan
+        last = seqs[-1] if seqs else since
+        for seq, kind, key_id, version in raw:
+            if seq == last or seq == cut:
+                continue
+            if (kind == env.RECIPIENT_READER_KEY and (bytes(key_id), version) in reader_keys) or (
+                kind == env.RECIPIENT_PERSON and key_id == user_id
+            ):
+                seqs.append(seq)
+                last = seq
+        scanned = raw[-1][0] - 1 if full else high
+        window = min(window * 2, 1 << 20)
+    return seqs[:want]
+
+
+async def _bodies(conn: AsyncConnection, school_id: bytes, seqs: list[int]) -> list[tuple[int, int, bytes]]:
+    """The envelopes of ascending ``seqs``: by a range of the primary key, and by the list only when the
+    range has gaps (a plain list can make PostgreSQL visit every row of the school)."""
+    query = select(Envelope.seq, Envelope.server_time_ms, Envelope.body).where(
+        Envelope.school_id == school_id, Envelope.seq >= seqs[0], Envelope.seq <= seqs[-1]
+    )
+    if seqs[-1] - seqs[0] + 1 != len(seqs):
+        query = query.where(Envelope.seq.in_(seqs))
+    rows = (await conn.execute(query.order_by(Envelope.seq))).all()
+    return [(int(r[0]), int(r[1]), bytes(r[2])) for r in rows]
