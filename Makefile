@@ -54,6 +54,7 @@ bench: deps
 	node bench/fold.mjs
 	$(BIN)/python -m bench.sync --devices 100 --events 20000 --db sqlite
 	$(BIN)/python -m bench.pwa
+	$(BIN)/python -m bench.review
 
 clean:
 	rm -rf $(VENV) pwa/node_modules .pytest_cache .hypothesis

@@ -9,6 +9,7 @@ from . import envelope
 from .account import AccountKeys, KdfParams, derive_account, sign_challenge, verify_challenge
 from .bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
 from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
+from .directory import SignedDirectory, directory_signing_key, fingerprint, sign_directory, verify_directory
 from .errors import (
     BadSignature,
     CryptoError,
@@ -16,6 +17,7 @@ from .errors import (
     Malformed,
     NoKey,
     ParametersBelowFloor,
+    Rollback,
     UnsupportedVersion,
 )
 from .grant import GrantInfo, make_grant, open_grant, read_grant
@@ -27,6 +29,8 @@ from .recovery import (
     parse_recovery_key,
     recovery_auth_key,
     recovery_kek,
+    sign_recovery_proof,
+    verify_recovery_proof,
 )
 from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry, verify_roster_entry
 from .wrap import unwrap_key, wrap_key
@@ -43,6 +47,11 @@ __all__ = [
     "IdentityKeys",
     "open_bundle",
     "seal_bundle",
+    "SignedDirectory",
+    "directory_signing_key",
+    "fingerprint",
+    "sign_directory",
+    "verify_directory",
     "DeviceCert",
     "make_device_cert",
     "verify_device_cert",
@@ -54,6 +63,7 @@ __all__ = [
     "Malformed",
     "NoKey",
     "ParametersBelowFloor",
+    "Rollback",
     "UnsupportedVersion",
     "GrantInfo",
     "make_grant",
@@ -67,6 +77,8 @@ __all__ = [
     "parse_recovery_key",
     "recovery_auth_key",
     "recovery_kek",
+    "sign_recovery_proof",
+    "verify_recovery_proof",
     "local_key",
     "open_local",
     "seal_local",

@@ -15,6 +15,7 @@ __all__ = [
     "NoKey",
     "UnsupportedVersion",
     "ParametersBelowFloor",
+    "Rollback",
 ]
 
 
@@ -56,3 +57,9 @@ class UnsupportedVersion(CryptoError):
 
 class ParametersBelowFloor(UnsupportedVersion):
     """Argon2id parameters below the client's floor (or above its ceiling)."""
+
+
+class Rollback(CryptoError):
+    """A signed directory version that is not newer than the one already accepted, or does not chain."""
+
+    code = "rollback"

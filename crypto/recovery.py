@@ -7,6 +7,7 @@ the check catches a mistyped group before any key is tried.
 from __future__ import annotations
 
 from . import _primitives as p
+from ._codec import Writer
 from ._random import random_bytes
 from .errors import Malformed
 from .keys import SecretKey, SigningKey
@@ -17,9 +18,14 @@ __all__ = [
     "parse_recovery_key",
     "recovery_kek",
     "recovery_auth_key",
+    "sign_recovery_proof",
+    "verify_recovery_proof",
 ]
 
 SECRET_BYTES = 20
+CHALLENGE_BYTES = 32
+PARAMS_BYTES = 26
+BUNDLE_BYTES = 107
 CHECK_BYTES = 2
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CHARS = 36  # ceil((20 + 2) * 8 / 5)
@@ -79,3 +85,45 @@ def _checked(secret: bytes) -> bytes:
     if len(secret) != SECRET_BYTES:
         raise ValueError(f"a recovery secret is exactly {SECRET_BYTES} bytes, not {len(secret)}")
     return secret
+
+
+def _proof_message(
+    school_id: bytes, user_id: bytes, challenge: bytes, kdf_params: bytes, login_pk: bytes, bundle: bytes
+) -> bytes:
+    return (
+        Writer().raw(p.ctx("cairn/v1/recovery/proof")).id(school_id, "school id").id(user_id, "user id")
+        .fixed(challenge, CHALLENGE_BYTES, "challenge").fixed(kdf_params, PARAMS_BYTES, "KDF parameters")
+        .fixed(login_pk, 32, "login public key").fixed(bundle, BUNDLE_BYTES, "sealed bundle").getvalue()
+    )
+
+
+def sign_recovery_proof(
+    auth: SigningKey,
+    school_id: bytes,
+    user_id: bytes,
+    challenge: bytes,
+    kdf_params: bytes,
+    login_pk: bytes,
+    bundle: bytes,
+) -> bytes:
+    """The password-reset proof: the recovery auth key signs the server's fresh challenge and the new
+    password material (KDF parameters, login public key, password-slot bundle), so none can be swapped."""
+    return auth.sign(_proof_message(school_id, user_id, challenge, kdf_params, login_pk, bundle))
+
+
+def verify_recovery_proof(
+    auth_public: bytes,
+    school_id: bytes,
+    user_id: bytes,
+    challenge: bytes,
+    kdf_params: bytes,
+    login_pk: bytes,
+    bundle: bytes,
+    signature: bytes,
+) -> None:
+    """Raise BadSignature unless ``signature`` is the recovery key's proof over exactly these bytes."""
+    try:
+        message = _proof_message(school_id, user_id, challenge, kdf_params, login_pk, bundle)
+    except ValueError as exc:
+        raise Malformed(f"verifying recovery proof: {exc}") from None
+    p.verify(auth_public, message, signature, "verifying recovery proof")

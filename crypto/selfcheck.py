@@ -15,17 +15,39 @@ from ._random import inject
 from .account import KdfParams, derive_account, sign_challenge, verify_challenge
 from .bundle import IdentityKeys, open_bundle, seal_bundle
 from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
+from .directory import (
+    DirAccount,
+    DirClass,
+    DirDevice,
+    DirectoryContent,
+    DirKey,
+    DirPupil,
+    directory_hash,
+    directory_signing_key,
+    encode_content,
+    fingerprint,
+    read_directory,
+    sign_directory,
+    verify_directory,
+)
 from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
 from .keys import BoxKeyPair, SecretKey, SigningKey
 from .local import local_key, open_local, seal_local
-from .recovery import format_recovery_key, parse_recovery_key, recovery_auth_key, recovery_kek
+from .recovery import (
+    format_recovery_key,
+    parse_recovery_key,
+    recovery_auth_key,
+    recovery_kek,
+    sign_recovery_proof,
+    verify_recovery_proof,
+)
 from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
 from .wrap import unwrap_key, wrap_key
 
 __all__ = ["check_vector", "SelfCheckFailed", "EXPECTS"]
 
-EXPECTS = ("success", "parse_failure", "auth_failure", "bad_signature", "no_key", "unsupported_version")
+EXPECTS = ("success", "parse_failure", "auth_failure", "bad_signature", "no_key", "unsupported_version", "rollback")
 
 
 class SelfCheckFailed(Exception):
@@ -200,8 +222,50 @@ def _local(i: _In, out: Mapping[str, Any]) -> None:
         _same("plaintext", opened.hex(), out["plaintext"])
 
 
+def _recovery_proof(i: _In, out: Mapping[str, Any]) -> None:
+    auth = recovery_auth_key(i.b("recovery_secret"))
+    fields = [i.b(f) for f in ("school_id", "user_id", "challenge", "kdf_params", "login_pk", "bundle")]
+    if out:
+        _same("recovery auth key", auth.public.hex(), out["auth_pk"])
+        _same("signature", sign_recovery_proof(auth, *fields).hex(), out["signature"])
+    signature = bytes.fromhex(out["signature"]) if out else i.b("signature")
+    verify_recovery_proof(auth.public, *fields, signature)
+
+
 def _padding(i: _In, out: Mapping[str, Any]) -> None:
     _same("padded sizes", [env.padded_size(n) for n in i.raw["lengths"]], out["padded"])
+
+
+def content_from_json(raw: Mapping[str, Any]) -> DirectoryContent:
+    """A directory's content from its vector form (hex byte strings)."""
+    b = bytes.fromhex
+    return DirectoryContent(
+        tuple(DirAccount(b(a["id"]), tuple(a["roles"]), b(a["identity_x25519_pk"]), b(a["identity_ed25519_pk"]),
+                         a["left"], a["login"], a["display_name"]) for a in raw["accounts"]),
+        tuple(DirDevice(b(d["id"]), b(d["user_id"]), b(d["public_key"]), d["revoked"]) for d in raw["devices"]),
+        tuple(DirKey(b(k["id"]), k["version"], k["purpose"], b(k["public_key"]), k["current"])
+              for k in raw["reader_keys"]),
+        tuple(DirPupil(b(x["id"]), b(x["reader_key_id"])) for x in raw["pupils"]),
+        tuple(DirClass(b(k["id"]), k["label"], tuple(map(b, k["pupils"])), tuple(map(b, k["teachers"])))
+              for k in raw["classes"]),
+    )
+
+
+def _directory(i: _In, out: Mapping[str, Any]) -> None:
+    school = i.b("school_id")
+    if out and "content" in i.raw:
+        content = content_from_json(i.raw["content"])
+        _same("content bytes", encode_content(content).hex(), out["content_bytes"])
+        made = sign_directory(directory_signing_key(BoxKeyPair(i.b("signing_reader_sk"))), school_id=school,
+                              version=i.n("version"), prev_hash=i.b("prev_hash"), created_ms=i.n("created_ms"),
+                              next_signing_pk=i.b("next_signing_pk"), content=content)
+        _same("signed directory", made.hex(), i.s("signed"))
+    previous = read_directory(i.b("previous")) if i.raw.get("previous") else None
+    d = verify_directory(i.b("signed"), school, i.b("pinned_pk"), previous)
+    if out:
+        _same("signing key", d.signing_pk.hex(), out["signing_pk"])
+        _same("hash", directory_hash(i.b("signed")).hex(), out["hash"])
+        _same("fingerprint", fingerprint(school, d.signing_pk), out["fingerprint"])
 
 
 _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
@@ -209,6 +273,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "challenge": _challenge,
     "bundle": _bundle,
     "recovery": _recovery,
+    "recovery_proof": _recovery_proof,
     "device_cert": _device_cert,
     "device_auth": _device_auth,
     "wrap": _wrap,
@@ -217,6 +282,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "padding": _padding,
     "roster": _roster,
     "local": _local,
+    "directory": _directory,
 }
 
 

@@ -8,6 +8,8 @@ yet (docs/OPERATIONS.md, "Devices for scripts"). So the store folder (``--store`
 
 - ``device.json``: the server, the school, the login and the last TOTP time step used (public facts);
 - ``inbox.db``: what ``sync`` pulled, still sealed, and the pull cursor;
+- ``directory.bin``: the newest signed directory version this store accepted; ``device.json`` keeps the
+  school signing key it pinned (docs/PROTOCOL.md 13);
 - ``outbox-<device>.db``: the outbox of one ``log`` session, removed once the server has acknowledged it.
 """
 
@@ -31,6 +33,7 @@ __all__ = ["add_verbs", "Failure"]
 
 STATE = "device.json"
 INBOX = "inbox.db"
+DIRECTORY = "directory.bin"
 LOGIN = r"[A-Za-z0-9._@+-]{1,200}"
 
 
@@ -51,6 +54,9 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     create.add_argument("--founder-login", required=True, help="the founding account's login")
     create.add_argument("--founder-name", required=True, help="the founding account's display name")
     create.set_defaults(run=_verb(_school_create))
+    from ._cli_staff import add_import_staff
+
+    add_import_staff(school_verbs)
 
     device = verbs.add_parser("device", help="a device for scripts: register, sign in, log a concern, sync")
     device_verbs = device.add_subparsers(dest="device_verb", required=True, metavar="VERB")
@@ -273,12 +279,33 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[tuple[dict, object
     password = _password(args)
     async with httpx.AsyncClient(base_url=_server(args, state), timeout=60) as http:
         device = await _signed_in(http, args, state, password)
+        _load_pin(args.store, state, device)
         _save_state(args.store, state)
         try:
             yield state, device
         finally:
+            _keep_pin(args.store, state, device)
             with contextlib.suppress(Exception):
                 await device.call("POST", "/api/v1/sign-out")
+
+
+def _load_pin(store: Path, state: dict, device) -> None:  # type: ignore[no-untyped-def]
+    """The school signing key this store pinned, and the newest directory version it accepted (public
+    facts), so that every device session refuses a directory that goes backwards or is signed otherwise."""
+    from crypto.directory import read_directory
+
+    if "directory_pin" in state:
+        device.pinned_signing_pk = bytes.fromhex(state["directory_pin"])
+    if (store / DIRECTORY).exists():
+        device.signed_directory = read_directory((store / DIRECTORY).read_bytes())
+
+
+def _keep_pin(store: Path, state: dict, device) -> None:  # type: ignore[no-untyped-def]
+    if device.pinned_signing_pk is not None:
+        state["directory_pin"] = device.pinned_signing_pk.hex()
+        _save_state(store, state)
+    if device.signed_directory is not None:
+        (store / DIRECTORY).write_bytes(device.signed_directory.raw)
 
 
 def _ws_url(server: str) -> str:
@@ -316,9 +343,10 @@ async def _register(args: argparse.Namespace) -> int:
             device = await _signed_in(http, args, state, password, device)
             try:
                 await device.refresh()
-                if not any(k["purpose"] == SAFEGUARDING for k in device.directory["reader_keys"]):
+                if not any(k["purpose"] == SAFEGUARDING for k in device.directory.get("reader_keys", [])):
                     await device.found_groups((SAFEGUARDING, SEN))
                     founded = True
+                _keep_pin(args.store, state, device)
             finally:
                 with contextlib.suppress(Exception):
                     await device.call("POST", "/api/v1/sign-out")

@@ -142,7 +142,7 @@ class Accounts:
                 await conn.execute(
                     update(Account)
                     .where(Account.school_id == school_id, Account.id == account.id)
-                    .values(totp_last_step=step)
+                    .values(totp_last_step=step, totp_confirmed_ms=account.totp_confirmed_ms or now_ms())
                 )
             device = (
                 await conn.execute(select(Device).where(Device.school_id == school_id, Device.id == device_id))
@@ -154,6 +154,12 @@ class Accounts:
                 raise ApiError("sign_in_failed", "this device belongs to another account")
             elif device.revoked_ms is not None:
                 raise ApiError("sign_in_failed", "this device was revoked; it must be wiped and set up again")
+            else:
+                await conn.execute(  # the devices page shows when each device was last seen
+                    update(Device)
+                    .where(Device.school_id == school_id, Device.id == device_id)
+                    .values(last_seen_ms=now_ms())
+                )
             token = secrets.token_urlsafe(32)
             expires = now_ms() + self.session_ms
             await conn.execute(
@@ -256,6 +262,7 @@ class Accounts:
                 public_key=device_pk,
                 cert=cert,
                 created_ms=now_ms(),
+                last_seen_ms=now_ms(),
                 last_counter=0,
                 last_hash=bytes(32),
             )
@@ -327,4 +334,10 @@ class Accounts:
             verify_device_auth(principal.device_pk, principal.school_id, principal.device_id, nonce, auth.signature)
         except CryptoError:
             raise ProtocolError("auth_failed", "the device proof does not verify", request_id=auth.id) from None
+        async with self.engine.begin() as conn:  # last seen: on every sync connect
+            await conn.execute(
+                update(Device)
+                .where(Device.school_id == principal.school_id, Device.id == principal.device_id)
+                .values(last_seen_ms=now_ms())
+            )
         return principal

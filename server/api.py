@@ -7,8 +7,6 @@ can never publish a reader key or a grant, so running the school gives no read a
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
@@ -21,7 +19,9 @@ from crypto.bundle import SEALED_BYTES
 from crypto.grant import GRANT_BYTES
 from sync.protocol import b64e
 
+from . import api_directory, api_recovery, api_review, api_staff
 from ._body import Body
+from ._staff_csv import StaffCsvError, StaffRow
 from .accounts import Principal, hash_token
 from .errors import ApiError
 from .models import (
@@ -39,6 +39,7 @@ from .models import (
     SchoolClass,
     Session,
 )
+from .staff import invite_staff
 from .storage import now_ms
 
 __all__ = ["routes", "ROUTES"]
@@ -46,7 +47,7 @@ __all__ = ["routes", "ROUTES"]
 ID = 16
 INVITE_MS = 14 * 24 * 3600 * 1000
 LOGIN = r"[A-Za-z0-9._@+-]{1,200}"
-PURPOSE = r"group:[a-z][a-z0-9_-]{0,40}|roster:staff|roster:sensitive"
+PURPOSE = r"group:[a-z][a-z0-9_-]{0,40}|roster:staff|roster:sensitive|signing:directory"
 
 
 async def _principal(request: Request, *roles: str) -> Principal:
@@ -167,7 +168,7 @@ async def register(request: Request) -> Response:
         await conn.execute(
             Invitation.__table__.update()
             .where(Invitation.school_id == school_id, Invitation.code_hash == hash_token(code))
-            .values(used_ms=now_ms())
+            .values(used_ms=now_ms(), user_id=user_id)
         )
         try:
             await conn.execute(
@@ -200,6 +201,10 @@ async def register(request: Request) -> Response:
                     last_hash=bytes(32),
                 )
             )
+            for class_id in invite.classes.split():  # the classes the invitation names (server/staff.py)
+                await conn.execute(
+                    insert(ClassTeacher).values(school_id=school_id, class_id=bytes.fromhex(class_id), user_id=user_id)
+                )
         except IntegrityError:
             raise ApiError("conflict", "this account or device already exists") from None
     await request.app.state.services.audit(
@@ -219,65 +224,6 @@ def pyotp_secret() -> str:
 
 
 # --- the school's directory, keys and grants ----------------------------------------------------
-
-
-async def directory(request: Request) -> Response:
-    """Public keys and memberships of the school (signed by the safeguarding group in a later version)."""
-    p = await _principal(request)
-    async with _engine(request).connect() as conn:
-        accounts = (await conn.execute(select(Account).where(Account.school_id == p.school_id))).all()
-        devices = (await conn.execute(select(Device).where(Device.school_id == p.school_id))).all()
-        keys = (await conn.execute(select(ReaderKey).where(ReaderKey.school_id == p.school_id))).all()
-        pupils = (await conn.execute(select(Pupil).where(Pupil.school_id == p.school_id))).all()
-        classes = (await conn.execute(select(SchoolClass).where(SchoolClass.school_id == p.school_id))).all()
-        members = (await conn.execute(select(ClassPupil).where(ClassPupil.school_id == p.school_id))).all()
-        teachers = (await conn.execute(select(ClassTeacher).where(ClassTeacher.school_id == p.school_id))).all()
-    return JSONResponse(
-        {
-            "accounts": [
-                {
-                    "id": b64e(a.id),
-                    "login": a.login,
-                    "display_name": a.display_name,
-                    "roles": a.roles.split(),
-                    "identity_x25519_pk": b64e(a.identity_x25519_pk),
-                    "identity_ed25519_pk": b64e(a.identity_ed25519_pk),
-                    "left": a.left_ms is not None,
-                }
-                for a in accounts
-            ],
-            "devices": [
-                {
-                    "id": b64e(d.id),
-                    "user_id": b64e(d.user_id),
-                    "public_key": b64e(d.public_key),
-                    "cert": b64e(d.cert),
-                    "revoked": d.revoked_ms is not None,
-                }
-                for d in devices
-            ],
-            "reader_keys": [
-                {
-                    "id": b64e(k.id),
-                    "version": k.version,
-                    "purpose": k.purpose,
-                    "public_key": b64e(k.public_key),
-                    "current": k.current,
-                }
-                for k in keys
-            ],
-            "pupils": [{"id": b64e(x.id), "reader_key_id": b64e(x.reader_key_id)} for x in pupils],
-            "classes": [
-                {
-                    "id": b64e(c.id),
-                    "label": c.label,
-                    "pupils": [b64e(m.pupil_id) for m in members if m.class_id == c.id],
-                    "teachers": [b64e(t.user_id) for t in teachers if t.class_id == c.id],
-                }
-                for c in classes
-            ],
-        }
-    )
 
 
 async def publish_keys(request: Request) -> Response:
@@ -594,33 +540,29 @@ async def get_roster(request: Request) -> Response:
 
 
 async def invite(request: Request) -> Response:
+    """Invite one person: login (often their email), display name, roles, and the classes (by label) they
+    will teach. Refused if they are on the staff already or hold a pending invitation."""
     p = await _principal(request, "admin")
-    body = await Body.read(request, {"login", "display_name", "roles"})
+    body = await Body.read(request, {"login", "display_name", "roles", "classes"})
     login, name = body.str("login", pattern=LOGIN), body.str("display_name")
-    roles = body.data.get("roles")
+    roles, classes = body.data.get("roles"), body.data.get("classes", [])
     if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
         body.errors["roles"] = f"a non-empty list from {', '.join(ROLES)}"
+    if not isinstance(classes, list) or len(classes) > 50 or any(not isinstance(c, str) or not c for c in classes):
+        body.errors["classes"] = "a list of class labels"
+    elif classes and isinstance(roles, list) and "teacher" not in roles:
+        body.errors["classes"] = "classes_need_teacher"
     body.done()
-    code = secrets.token_hex(20)  # hex: typeable, and never starts with "-" (a command line would read an option)
-    await _insert(
-        request,
-        Invitation,
-        [
-            {
-                "school_id": p.school_id,
-                "code_hash": hash_token(code),
-                "login": login,
-                "display_name": name,
-                "roles": " ".join(sorted(set(roles))),
-                "created_ms": now_ms(),
-                "expires_ms": now_ms() + INVITE_MS,
-            }
-        ],
-    )
+    row = StaffRow(0, name, login, tuple(sorted(set(roles))), tuple(sorted(set(classes))))
+    try:
+        (made,) = await invite_staff(_engine(request), p.school_id, [row], field_prefix=False)
+    except StaffCsvError as exc:
+        raise ApiError("invalid_request", "this person cannot be invited", exc.fields) from None
     await request.app.state.services.audit(
         p.school_id, "invitation.create", user=p.user_id, device=p.device_id, target=login
     )
-    return JSONResponse({"code": code, "expires_ms": now_ms() + INVITE_MS}, status_code=201)
+    out = {"code": made.code, "expires_ms": made.expires_ms, "classes": list(made.classes)}
+    return JSONResponse(out, status_code=201)
 
 
 async def add_classes(request: Request) -> Response:
@@ -668,7 +610,6 @@ ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
     ("/api/v1/sign-out", "POST", sign_out, ()),
     ("/api/v1/devices/revoke", "POST", revoke_device, ()),
     ("/api/v1/register", "POST", register, None),
-    ("/api/v1/directory", "GET", directory, ()),
     ("/api/v1/keys", "POST", publish_keys, ("safeguarding",)),
     ("/api/v1/pupils", "POST", add_pupils, ("safeguarding",)),
     ("/api/v1/grants", "POST", put_grants, ()),
@@ -678,6 +619,16 @@ ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
     ("/api/v1/admin/invitations", "POST", invite, ("admin",)),
     ("/api/v1/admin/classes", "POST", add_classes, ("admin",)),
 ]
+
+
+ROUTES += api_staff.ROUTES + api_recovery.ROUTES
+ROUTES += api_directory.ROUTES
+ROUTES += api_review.ROUTES
+
+
+from . import api_grants, held  # noqa: E402  (their routes use this module's helpers)
+
+ROUTES += api_grants.ROUTES + held.ROUTES
 
 
 def routes() -> list[Route]:

@@ -27,8 +27,17 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "payload_too_large": (413, "the body is larger than the limit for this route"),
     "too_many_attempts": (429, "too many failed sign-ins for this account; wait and retry"),
     "invalid_invitation": (400, "the invitation code is unknown, used or expired"),
+    "invalid_staff_csv": (400, "the staff file is refused, nothing was imported: fields name each line and column"),
+    "recovery_failed": (401, "the recovery proof does not verify, or the recovery challenge is unknown or expired"),
     "invalid_grant": (400, "the grant does not parse, is not signed by the granter, or its granter holds no such key"),
     "unknown_key": (400, "the reader key is not listed for this school"),
+    "invalid_directory": (400, "the signed directory does not parse, its signature fails, or it names another school"),
+    "stale_directory": (409, "the directory version is not the next one, or the school changed since it was read"),
+    "wrong_signing_key": (403, "the directory is signed with a key other than the school signing key on file"),
+    "stale_duty": (409, "the duty was done by another device or the school changed; fetch the duties again"),
+    "grant_missing": (409, "approving needs the group's current key sealed to the member first"),
+    "held_out_of_order": (409, "a device's held envelopes are decided in the order it wrote them"),
+    "held_refused": (409, "the held envelope cannot be stored (see fields); reject it instead"),
     "internal_error": (500, "the server failed; nothing was changed"),
 }
 

@@ -31,6 +31,9 @@ __all__ = [
     "EnvelopePupil",
     "AuditEvent",
     "RosterRecord",
+    "PendingGrant",
+    "RotationDue",
+    "HeldEnvelope",
     "ROLES",
     "READING_ROLES",
 ]
@@ -78,6 +81,7 @@ class Account(SQLModel, table=True):
     totp_last_step: int = Field(
         default=0, sa_type=BigInteger
     )  # a one-time code is accepted once: no replay within its window
+    totp_confirmed_ms: int | None = Field(default=None, sa_type=BigInteger)  # the first good code, at sign-in
     created_ms: int = Field(sa_type=BigInteger)
     left_ms: int | None = Field(default=None, sa_type=BigInteger)
 
@@ -89,9 +93,11 @@ class Invitation(SQLModel, table=True):
     login: str = Field(max_length=200)
     display_name: str = Field(max_length=200)
     roles: str = Field(max_length=200)
+    classes: str = Field(default="", max_length=4000)  # class ids (hex, space-separated) to teach on joining
     created_ms: int = Field(sa_type=BigInteger)
     expires_ms: int = Field(sa_type=BigInteger)
     used_ms: int | None = Field(default=None, sa_type=BigInteger)
+    user_id: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))  # the account it made
 
 
 class Device(SQLModel, table=True):
@@ -208,7 +214,11 @@ class DirectoryVersion(SQLModel, table=True):
     __tablename__ = "directory_versions"
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     version: int = Field(primary_key=True, sa_type=BigInteger)
-    body: bytes = Field(sa_column=_bytes())
+    body: bytes = Field(sa_column=_bytes())  # the whole signed version, as the keyholder device made it
+    digest: bytes = Field(sa_column=_bytes())  # its hash, which the next version names
+    signing_pk: bytes = Field(sa_column=_bytes())
+    next_signing_pk: bytes = Field(sa_column=_bytes())  # the key on file for the next version
+    signer_device: bytes = Field(sa_column=_bytes())
     created_ms: int = Field(sa_type=BigInteger)
 
 
@@ -256,7 +266,10 @@ class AuditEvent(SQLModel, table=True):
     """Who did what, when: never content, never key bytes."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_school_time", "school_id", "at_ms"),)
+    __table_args__ = (
+        Index("ix_audit_school_time", "school_id", "at_ms"),
+        Index("ix_audit_actor", "school_id", "actor_user", "action", "id"),  # a person's own opens (api_review)
+    )
     id: int | None = Field(default=None, primary_key=True)
     school_id: bytes = Field(sa_column=_bytes())
     at_ms: int = Field(sa_type=BigInteger)
@@ -276,3 +289,50 @@ class RosterRecord(SQLModel, table=True):
     key_version: int = Field(sa_type=BigInteger)
     body: bytes = Field(sa_column=_bytes())
     updated_ms: int = Field(sa_type=BigInteger)
+
+
+class PendingGrant(SQLModel, table=True):
+    """A member who joined a group whose key needs a safeguarding keyholder's approval (docs/PROTOCOL.md,
+    "Keyholder duties and leaving")."""
+
+    __tablename__ = "pending_grants"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    member_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    purpose: str = Field(primary_key=True, max_length=80)  # "group:safeguarding", "group:sen", ...
+    requested_ms: int = Field(sa_type=BigInteger)
+    decided_ms: int | None = Field(default=None, sa_type=BigInteger)
+    decision: str | None = Field(default=None, max_length=20)  # "approved", "declined"
+    decided_by: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
+
+
+class RotationDue(SQLModel, table=True):
+    """A reader key that someone left: a keyholder device owes it a new version (docs/PROTOCOL.md,
+    "Keyholder duties and leaving")."""
+
+    __tablename__ = "rotations_due"
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    reader_key_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    due_ms: int = Field(sa_type=BigInteger)
+
+
+class HeldEnvelope(SQLModel, table=True):
+    """An envelope handed over by a revoked device, held for a DSL to accept or reject (never delivered
+    until accepted; a rejected one is kept as evidence)."""
+
+    __tablename__ = "held_envelopes"
+    __table_args__ = (Index("ix_held_device", "school_id", "author_device", "counter"),)
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    envelope_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    author_device: bytes = Field(sa_column=_bytes())
+    user_id: bytes = Field(sa_column=_bytes())
+    concern_id: bytes = Field(sa_column=_bytes())
+    counter: int = Field(sa_type=BigInteger)
+    device_time_ms: int = Field(sa_type=BigInteger)
+    received_ms: int = Field(sa_type=BigInteger)
+    padded_size: int
+    digest: bytes = Field(sa_column=_bytes())
+    body: bytes = Field(sa_column=_bytes())
+    decided_ms: int | None = Field(default=None, sa_type=BigInteger)
+    decision: str | None = Field(default=None, max_length=20)  # "accepted", "rejected"
+    decided_by: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
+    seq: int | None = Field(default=None, sa_type=BigInteger)

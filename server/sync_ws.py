@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -28,11 +29,13 @@ from sync.protocol import (
     decode_cursor,
     encode_cursor,
     frame,
+    items_frame,
     parse_client,
 )
 
 from ._faults import point
 from .accounts import Principal
+from .held import hand_over
 from .storage import Incoming, ReadableKeys, StoredItem, now_ms
 
 __all__ = ["sync_endpoint"]
@@ -200,13 +203,7 @@ class SyncConnection:
                 self.live_seq = page.cursor_seq if self.live_seq is None else max(self.live_seq, page.cursor_seq)
                 self._wake.set()
             await self.send(
-                {
-                    "type": "page",
-                    "id": message.id,
-                    "items": [_item(i) for i in page.items],
-                    "cursor": encode_cursor(page.cursor_seq),
-                    "done": page.done,
-                }
+                items_frame(_rows(page.items), encode_cursor(page.cursor_seq), done=page.done, request_id=message.id)
             )
 
     async def _push_loop(self) -> None:
@@ -244,7 +241,7 @@ class SyncConnection:
             for n, chunk in enumerate(chunks):
                 point("sync.before_push")
                 cursor = self.live_seq if n == len(chunks) - 1 else chunk[-1].seq
-                await self.send({"type": "push", "items": [_item(i) for i in chunk], "cursor": encode_cursor(cursor)})
+                await self.send(items_frame(_rows(chunk), encode_cursor(cursor)))
 
 
 def _chunks(items: list[StoredItem]) -> list[list[StoredItem]]:
@@ -262,8 +259,8 @@ def _chunks(items: list[StoredItem]) -> list[list[StoredItem]]:
     return chunks
 
 
-def _item(item: StoredItem) -> dict:
-    return {"seq": item.seq, "server_time_ms": item.server_time_ms, "envelope": b64e(item.body)}
+def _rows(items: list[StoredItem]) -> Iterator[tuple[int, int, bytes]]:
+    return ((i.seq, i.server_time_ms, i.body) for i in items)
 
 
 async def sync_endpoint(ws: WebSocket) -> None:
@@ -280,6 +277,13 @@ async def sync_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)
         return
     if principal is None:
+        return
+    if isinstance(principal, Auth):  # a revoked device: hold what it never sent, then close
+        await hand_over(ws, services, principal, nonce)
+        try:
+            await ws.close(CLOSE_POLICY)
+        except (RuntimeError, WebSocketDisconnect):
+            pass
         return
     connection = SyncConnection(ws, services, principal)
     for old in services.hub.add(connection):
@@ -302,13 +306,15 @@ async def sync_endpoint(ws: WebSocket) -> None:
         services.hub.remove(connection)
 
 
-async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | None:  # type: ignore[no-untyped-def]
-    """Read frames until a valid auth; anything else is refused. Failed auth closes the socket."""
+async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | Auth | None:  # type: ignore[no-untyped-def]
+    """Read frames until a valid auth; anything else is refused. Failed auth closes the socket; a revoked
+    device's auth is returned as it came (the caller takes its hand-over)."""
     while True:
         try:
             text = await ws.receive_text()
         except (WebSocketDisconnect, RuntimeError, KeyError):
             return None
+        message = None
         try:
             message = parse_client(text)
             if not isinstance(message, Auth):
@@ -316,6 +322,8 @@ async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | No
             return await services.accounts.authenticate_device(message, nonce)
         except ProtocolError as exc:
             await ws.send_text(exc.to_frame())
+            if exc.code == "device_revoked" and isinstance(message, Auth):
+                return message  # the caller takes what it wrote offline, to be held for a DSL, then closes
             if exc.code in ("auth_failed", "session_expired", "device_revoked", "unsupported_protocol"):
                 await ws.close(CLOSE_POLICY)
                 return None

@@ -9,6 +9,7 @@ land in the local store with the cursor, in one transaction. ``run`` reconnects 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -38,7 +39,8 @@ class SyncError(Exception):
 
 
 class Revoked(SyncError):
-    """The server revoked this device; its local store has been wiped."""
+    """The server revoked this device. Its local store is wiped when it next connects (after handing over
+    what it never sent), which `connect` and `run` do."""
 
 
 @dataclass
@@ -72,6 +74,7 @@ class SyncClient:
         self._ids = itertools.count(1)
         self._closed_reason: SyncError | None = None
         self.live = asyncio.Event()
+        self.handed_over = 0  # envelopes given to the server to hold when this device was found revoked
 
     # --- connection ------------------------------------------------------------------------------
 
@@ -97,11 +100,35 @@ class SyncClient:
         ready = parse_server(await self._ws.recv())
         if ready["type"] == "error":
             if ready["code"] == "device_revoked":
+                self.handed_over = await self._hand_over()
                 self.outbox.wipe()
+                await self._ws.close()
                 raise Revoked(ready["code"], ready["detail"])
             raise SyncError(ready["code"], ready["detail"])
         self._reader = asyncio.create_task(self._read(), name="cairn-client-read")
         return ready
+
+    async def _hand_over(self) -> int:
+        """Revoked: give the server what this device wrote and never sent, to be held for a DSL to review
+        (docs/PROTOCOL.md 9.7), before the wipe. Returns how many envelopes the server took."""
+        assert self._ws is not None
+        count = 0
+        try:
+            for n in itertools.count():
+                head = self.outbox.head(self.batch_size, LIMITS["max_frame_bytes"] - 4096)
+                if not head:
+                    break
+                envelopes = [b64e(p.body) for p in head]
+                await self._ws.send(frame({"type": "hand_over", "id": f"h{n}", "envelopes": envelopes}))
+                reply = parse_server(await asyncio.wait_for(self._ws.recv(), LIMITS["auth_timeout_seconds"]))
+                if reply["type"] != "held":
+                    log.warning("the server refused a hand-over (%s); wiping anyway", reply.get("code"))
+                    break
+                self.outbox.acknowledged([p.envelope_id for p in head])
+                count += len(head)
+        except (ConnectionClosed, TimeoutError, ProtocolError, KeyError):
+            log.warning("the hand-over was cut short; wiping anyway")
+        return count
 
     async def close(self) -> None:
         if self._ws is not None:
@@ -123,11 +150,12 @@ class SyncClient:
                 kind = body["type"]
                 if kind == "push":
                     self._store(body)
-                elif kind == "revoked":
-                    self.outbox.wipe()
+                elif kind == "revoked":  # the wipe follows on reconnecting, after the hand-over
                     self._closed_reason = Revoked("device_revoked", body.get("reason", "revoked"))
                 elif body.get("id") in self._waiting:
-                    self._waiting.pop(body["id"]).set_result(body)
+                    waiter = self._waiting.pop(body["id"])
+                    if not waiter.done():  # a request given up on (a pull ahead of an error) is skipped
+                        waiter.set_result(body)
                 elif kind == "error":
                     log.warning("server error %s", body.get("code"))
         except ConnectionClosed:
@@ -145,6 +173,10 @@ class SyncClient:
             self.live.clear()
 
     async def _request(self, body: dict) -> dict:
+        return await (await self._send(body))
+
+    async def _send(self, body: dict) -> asyncio.Future[dict]:
+        """Send a request; returns the future of its reply."""
         if self._ws is None or self._reader is None or self._reader.done():
             raise self._closed_reason or SyncError("connection_closed", "not connected")
         request_id = f"r{next(self._ids)}"
@@ -156,7 +188,7 @@ class SyncClient:
             self._waiting.pop(request_id, None)
             future.cancel()
             raise self._closed_reason or SyncError("connection_closed", "the connection closed") from None
-        return await future
+        return future
 
     def _store(self, body: dict) -> None:
         items = [(i["seq"], i["server_time_ms"], b64d(i["envelope"], "envelope")) for i in body["items"]]
@@ -195,18 +227,31 @@ class SyncClient:
             self.outbox.acknowledged([b64d(r["envelope_id"], "envelope_id") for r in reply["results"]])
             report.sent += sum(1 for r in reply["results"] if not r["duplicate"])
 
-    async def pull_all(self, report: SyncReport | None = None, limit: int = 500) -> SyncReport:
-        """Pull pages from the stored cursor until the server says done; then pushes arrive live."""
+    async def pull_all(self, report: SyncReport | None = None, limit: int = LIMITS["max_pull_limit"]) -> SyncReport:
+        """Pull pages from the stored cursor until the server says done; then pushes arrive live.
+
+        The next page is asked for as soon as a page arrives, before that page is stored, so the server
+        reads the next page while this device stores the last. Pages are stored in order, each with its
+        cursor; if anything fails, the stored cursor is that of the last page stored."""
         report = report or SyncReport()
-        while True:
-            reply = await self._request({"type": "pull", "cursor": self.outbox.cursor(), "limit": limit})
-            if reply["type"] == "error":
-                raise SyncError(reply["code"], reply["detail"])
-            self._store(reply)
-            report.received += len(reply["items"])
-            if reply["done"]:
-                self.live.set()
-                return report
+        ask = await self._send({"type": "pull", "cursor": self.outbox.cursor(), "limit": limit})
+        try:
+            while True:
+                reply = await ask
+                if reply["type"] == "error":
+                    raise SyncError(reply["code"], reply["detail"])
+                if not reply["done"]:
+                    ask = await self._send({"type": "pull", "cursor": reply["cursor"], "limit": limit})
+                self._store(reply)
+                report.received += len(reply["items"])
+                if reply["done"]:
+                    self.live.set()
+                    return report
+        finally:
+            if not ask.done():
+                ask.cancel()  # a page asked for ahead and not wanted now: its reply is dropped on arrival
+            elif not ask.cancelled():
+                ask.exception()  # seen: a failure of the page asked for ahead is not logged as unhandled
 
     async def sync(self) -> SyncReport:
         """Connect if needed, send everything queued, pull everything readable."""
@@ -229,6 +274,9 @@ class SyncClient:
                         await asyncio.wait_for(stop.wait(), poll_seconds)
                     await self.flush()
             except Revoked:
+                await self.close()
+                with contextlib.suppress(Revoked, SyncError, OSError, ConnectionClosed, TimeoutError):
+                    await self.connect()  # refused with device_revoked: hand over what is unsent, then wipe
                 raise
             except (OSError, SyncError, ConnectionClosed, TimeoutError) as exc:
                 log.info("sync interrupted (%s); retrying in %.1fs", exc, delay)

@@ -8,6 +8,7 @@ and seals concerns into its outbox.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -44,8 +45,10 @@ from crypto import (
     sign_challenge,
 )
 from crypto import envelope as env
+from crypto.directory import SIGNING_PURPOSE, SignedDirectory
 from crypto.roster import roster_entry_author
 
+from . import directory as signed
 from .outbox import ChainState, Outbox
 from .protocol import b64d, b64e
 
@@ -176,14 +179,72 @@ class Device:
     roles: set[str]
     token: str | None = None
     reader_keys: dict[tuple[bytes, int], BoxKeyPair] = field(default_factory=dict)
-    directory: dict = field(default_factory=dict)
+    directory: dict = field(default_factory=dict)  # the newest signed version's content (sync.directory.listing)
+    pinned_signing_pk: bytes | None = None  # the school signing key, pinned at first sign-in
+    signed_directory: SignedDirectory | None = field(default=None, repr=False)
+    _directory_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     async def call(self, method: str, path: str, **body: object) -> dict:
         return await _call(self.http, method, path, self.token, **body)
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The pinned school signing key as people compare it (six groups of four characters)."""
+        return signed.fingerprint_of(self.school_id, self.pinned_signing_pk)
+
     async def refresh(self) -> None:
-        """Fetch the directory and open every grant addressed to this user."""
-        self.directory = await self.call("GET", "/api/v1/directory")
+        """Follow the signed directory (docs/PROTOCOL.md 13), open every grant addressed to this user, and,
+        on a safeguarding keyholder's device, sign the next directory version if the school changed."""
+        async with self._directory_lock:  # one at a time: an older answer would look like a rollback
+            served = await self._follow()
+            await self._open_grants()
+            if await self._resign(served):
+                await self._open_grants()
+
+    async def follow_directory(self) -> dict:
+        """Fetch the directory, verify it against the pinned key and the version held, and keep it.
+        Raises sync.directory.DirectoryRefused (and keeps what it held) if it does not verify."""
+        async with self._directory_lock:
+            return await self._follow()
+
+    async def resign(self, served: dict, attempts: int = 3) -> bool:
+        """A keyholder's duty: when the server reports a change and this device holds the school signing
+        key, check the server's current state and publish it as the next signed version."""
+        async with self._directory_lock:
+            return await self._resign(served, attempts)
+
+    async def _follow(self) -> dict:
+        since = self.signed_directory.version if self.signed_directory else 0
+        served = await self.call("GET", f"/api/v1/directory?since={since}")
+        followed = signed.follow(served, self.school_id, self.pinned_signing_pk, self.signed_directory)
+        if followed is not None:
+            self.signed_directory, self.pinned_signing_pk = followed.directory, followed.pinned_pk
+            self.directory = signed.listing(followed.directory)
+        return served
+
+    async def _resign(self, served: dict, attempts: int = 3) -> bool:
+        for _ in range(attempts):
+            if not served.get("changed") or "current" not in served:
+                return False
+            key = signed.signing_key_for(self.reader_keys, served["current"]["reader_keys"], self.pinned_signing_pk)
+            if key is None:
+                return False
+            content = signed.check_before_signing(self.school_id, served["current"], self.signed_directory)
+            raw = signed.sign_next(key, self.school_id, content, self.signed_directory, now_ms())
+            try:
+                await self.call("POST", "/api/v1/directory", signed=b64e(raw))
+            except ApiFailure as exc:
+                if exc.code != "stale_directory":
+                    raise
+                served = await self._follow()
+                continue
+            await self._follow()
+            return True
+        return False
+
+    async def _open_grants(self) -> None:
+        if not self.directory:
+            return
         devices = {b64d(d["id"], "id"): b64d(d["public_key"], "pk") for d in self.directory["devices"]}
         listed = {
             (b64d(k["id"], "id"), k["version"]): b64d(k["public_key"], "pk") for k in self.directory["reader_keys"]
@@ -222,7 +283,11 @@ class Device:
     # --- keys a keyholder makes ------------------------------------------------------------------
 
     async def found_groups(self, purposes: tuple[str, ...] = (SAFEGUARDING, SEN)) -> None:
-        """The founding device makes the school's group reader keys and grants them to itself."""
+        """The founding device makes the school's group reader keys and grants them to itself. With the
+        safeguarding group it also makes the ``signing:directory`` key, whose private half yields the
+        school signing key, and signs the first directory version."""
+        if SAFEGUARDING in purposes:
+            purposes = (*purposes, SIGNING_PURPOSE)
         made = {p: (os.urandom(16), BoxKeyPair.generate()) for p in purposes}
         await self.call(
             "POST",
@@ -234,6 +299,7 @@ class Device:
         for key_id, pair in made.values():
             self.reader_keys[(key_id, 1)] = pair
         await self.grant([(key_id, 1, self.user_id, self.identity.box.public) for key_id, _ in made.values()])
+        await self.refresh()
 
     async def add_pupils(self, pupil_ids: list[bytes]) -> None:
         """A safeguarding device makes each pupil's reader key and keeps it (it grants it to teachers)."""
@@ -250,6 +316,7 @@ class Device:
         for start in range(0, len(rows), 1000):
             await self.call("POST", "/api/v1/pupils", pupils=rows[start : start + 1000])
         await self.grant([(b64d(r["reader_key"]["id"], "id"), 1, self.user_id, self.identity.box.public) for r in rows])
+        await self.refresh()
 
     async def grant(self, grants: list[tuple[bytes, int, bytes, bytes]]) -> None:
         """Seal reader keys this device holds to members: (key id, version, member id, member X25519 key)."""
@@ -321,7 +388,10 @@ class Device:
             for group in groups:
                 key_id, version, pk = self.group_key(group)
                 out.append((env.Recipient(env.RECIPIENT_READER_KEY, key_id, version), pk))
+        listed = {b64d(a["id"], "id"): b64d(a["identity_x25519_pk"], "pk") for a in self.directory.get("accounts", [])}
         for user_id, pk in people:
+            if listed.get(user_id) != pk:
+                raise LookupError("a named person's key is not the one the signed directory lists")
             out.append((env.Recipient(env.RECIPIENT_PERSON, user_id, 1), pk))
         return out
 

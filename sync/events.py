@@ -141,6 +141,12 @@ def _retracted(c: Mapping[str, Any], e: Errors) -> None:
         check_id(c["target"], "target", e)
 
 
+def _action_completed(c: Mapping[str, Any], e: Errors) -> None:
+    check_id(c.get("target"), "target", e)
+    if "note" in c:
+        check_text(c["note"], "note", e, MEDIUM_TEXT)
+
+
 def _conflict_resolved(c: Mapping[str, Any], e: Errors) -> None:
     check_enum(c.get("field"), "field", e, REGISTER_FIELDS)
     if "field" not in e and "value" in c:
@@ -168,6 +174,7 @@ TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...], Check]] = {
     "created": (("record", "entry_key_version"), (), _created),
     "amended": (("field", "value"), (), _amended),
     "action_added": (("action",), (), _action_added),
+    "action_completed": (("target",), ("note",), _action_completed),
     "status_changed": (("status",), ("note",), _status_changed),
     "pupils_linked": (("pupils",), (), _pupils_linked),
     "pupils_unlinked": (("pupils",), (), _pupils_unlinked),

@@ -8,7 +8,7 @@ Rules (docs/PROTOCOL.md section 8.5), in short:
   field descends from. Two or more different values are a conflict, shown with both sides; a write whose
   ancestry holds both sides resolves it. Nothing is decided by clock time, so a skewed clock never wins.
 - Each linked pupil is a register of its role (``None`` once unlinked); a pupil linked on any side stays linked.
-- Actions and comments are sets: they union.
+- Actions and comments are sets: they union. An action is done once an authorised ``action_completed`` names it.
 - Restriction only grows: every restricting event stays in force until an authorised lift descends from it.
   Only a member of ``safeguarding`` (user ids passed in, because the fold is pure) can lift.
 - Nothing is dropped: every distinct event appears once in the history, with flags for what was odd about it.
@@ -30,6 +30,7 @@ __all__ = ["fold", "frontier", "FLAGS"]
 FLAGS = (
     "conflict",  # one side of a conflict that is still open
     "equivocation",  # two different events arrived under this id; the one with the smaller content is kept
+    "not_an_action",  # an action_completed aimed at an event that is not an action
     "not_authorised",  # a lift or retraction by someone the rules do not allow; it has no effect
     "not_retractable",  # a retraction aimed at an event that is not a comment or an action
     "parent_not_before",  # names a parent that does not come earlier in the total order; that link is ignored
@@ -96,6 +97,7 @@ def fold(
     restricting: list[int] = []
     lifts: list[int] = []
     retractions: list[int] = []
+    completions: list[int] = []
     created: list[int] = []
     key_version = 0
     restricted_cats = frozenset(restricted_categories)
@@ -160,6 +162,8 @@ def fold(
                 flag(i, "not_authorised")
         elif t == "retracted":
             retractions.append(i)
+        elif t == "action_completed":
+            completions.append(i)
         else:
             raise ValueError(f"fold: unknown event type {t}")
 
@@ -221,6 +225,19 @@ def fold(
         else:
             flag(i, "not_authorised")
 
+    completed: dict[int, list[str]] = {}
+    for i in completions:
+        e = order[i]
+        j = index.get(e.body["target"])
+        if j is None:
+            flag(i, "unknown_target")
+        elif order[j].type != "action_added":
+            flag(i, "not_an_action")
+        elif e.author in safeguarding or e.author in (order[j].author, order[j].body["action"]["owner"]):
+            completed.setdefault(j, []).append(e.id)
+        else:
+            flag(i, "not_authorised")
+
     for event_id in equivocal:
         flag(index[event_id], "equivocation")
 
@@ -246,7 +263,7 @@ def fold(
         "created": [order[i].id for i in created],
         "fields": fields,
         "pupils": linked,
-        "actions": [item(i, **order[i].body["action"]) for i in actions],
+        "actions": [item(i, **order[i].body["action"], completed_by=completed.get(i, [])) for i in actions],
         "comments": [item(i, text=order[i].body["text"]) for i in comments],
         "restricted": bool(live_restricting),
         "restricting": [order[i].id for i in live_restricting],

@@ -2,16 +2,16 @@
 
 docs/PROTOCOL.md part 2 is the prose of this module. Every frame is one UTF-8 JSON object with a
 ``type``; byte strings travel as unpadded base64url. ``parse_client`` and ``parse_server`` are the only
-places frames are read; ``frame`` is the only place they are written.
+places frames are read; ``frame`` (and ``items_frame``, its fast path for pages and pushes) the only
+places they are written.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +26,12 @@ __all__ = [
     "Put",
     "Pull",
     "Ping",
+    "HandOver",
     "parse_client",
+    "parse_hand_over",
     "parse_server",
     "frame",
+    "items_frame",
     "b64e",
     "b64d",
     "decode_field",
@@ -96,16 +99,23 @@ class ProtocolError(Exception):
         return frame(body)
 
 
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+# base64url to base64; "+", "/" and "=" become "!", which strict decoding refuses like any other stray byte
+_FROM_URL = bytes.maketrans(b"-_+/=", b"+/!!!")
+
+
 def b64e(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
 
 
 def b64d(text: str, what: str) -> bytes:
-    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+    """Decode unpadded base64url (only ``A-Z a-z 0-9 - _``); anything else is ``invalid_field``."""
+    if not isinstance(text, str) or len(text) % 4 == 1:
         raise ProtocolError("invalid_field", f"{what} is not unpadded base64url", {what: "not_base64url"})
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        raw = text.encode("ascii").translate(_FROM_URL)
+        return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):  # a non-ASCII character is a UnicodeEncodeError, a ValueError
         raise ProtocolError("invalid_field", f"{what} is not unpadded base64url", {what: "not_base64url"}) from None
 
 
@@ -150,6 +160,23 @@ def frame(body: Mapping[str, Any]) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
 
 
+def items_frame(
+    items: Iterable[tuple[int, int, bytes]], cursor: str, *, done: bool | None = None, request_id: str | None = None
+) -> str:
+    """A ``page`` (when ``done`` is given, answering ``request_id``) or a ``push`` of ``(seq,
+    server_time_ms, envelope)`` items: the very text ``frame`` writes for it, built directly (no dict per
+    item, no JSON escaping of base64url, which needs none), as pages are the server's largest frames."""
+    entries = ",".join(
+        f'{{"seq":{int(seq)},"server_time_ms":{int(at)},"envelope":"{b64e(envelope)}"}}' for seq, at, envelope in items
+    )
+    if done is None:
+        return f'{{"type":"push","items":[{entries}],"cursor":{json.dumps(cursor)}}}'
+    return (
+        f'{{"type":"page","id":{json.dumps(request_id)},"items":[{entries}],'
+        f'"cursor":{json.dumps(cursor)},"done":{json.dumps(done)}}}'
+    )
+
+
 @dataclass(frozen=True)
 class Auth:
     """First frame from the client: the session token and the device's signature over the challenge."""
@@ -184,7 +211,16 @@ class Ping:
 
 
 CLIENT_MESSAGES: dict[str, type] = {"auth": Auth, "put": Put, "pull": Pull, "ping": Ping}
-SERVER_MESSAGES = ("challenge", "ready", "ack", "page", "push", "pong", "revoked", "error")
+SERVER_MESSAGES = ("challenge", "ready", "ack", "page", "push", "pong", "revoked", "error", "held")
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """A revoked device's unsent envelopes, sent after its auth was refused with ``device_revoked``:
+    the server holds them for a DSL to review (docs/PROTOCOL.md 9.7). Not a message of a live session."""
+
+    id: str
+    envelopes: tuple[bytes, ...] = field(repr=False)
 
 
 class _Fields:
@@ -235,6 +271,32 @@ def _load(text: str | bytes) -> dict[str, Any]:
     return body
 
 
+def _envelopes(body: dict[str, Any]) -> tuple[str, tuple[bytes, ...]]:
+    """The fields of a put (or a hand_over): an id and 1 to max_put_envelopes envelopes."""
+    f = _Fields(body, {"type", "id", "envelopes"})
+    rid = f.str("id", _REQUEST_ID)
+    items = body.get("envelopes")
+    envelopes: list[bytes] = []
+    if not isinstance(items, list) or not items:
+        f.errors["envelopes"] = "must be a non-empty list"
+    elif len(items) > LIMITS["max_put_envelopes"]:
+        raise ProtocolError(
+            "batch_too_large", f"at most {LIMITS['max_put_envelopes']} envelopes in one put", request_id=rid
+        )
+    else:
+        for index, item in enumerate(items):
+            try:
+                raw = b64d(item, f"envelopes[{index}]")
+            except ProtocolError:
+                f.errors[f"envelopes[{index}]"] = "not_base64url"
+                continue
+            if len(raw) > LIMITS["max_envelope_bytes"]:
+                f.errors[f"envelopes[{index}]"] = f"larger than {LIMITS['max_envelope_bytes']} bytes"
+            envelopes.append(raw)
+    f.done()
+    return rid, tuple(envelopes)
+
+
 def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
     """Parse and validate one frame from a client; any problem raises ProtocolError."""
     body = _load(text)
@@ -258,28 +320,8 @@ def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
             )
         return msg
     if kind == "put":
-        f = _Fields(body, {"type", "id", "envelopes"})
-        rid = f.str("id", _REQUEST_ID)
-        items = body.get("envelopes")
-        envelopes: list[bytes] = []
-        if not isinstance(items, list) or not items:
-            f.errors["envelopes"] = "must be a non-empty list"
-        elif len(items) > LIMITS["max_put_envelopes"]:
-            raise ProtocolError(
-                "batch_too_large", f"at most {LIMITS['max_put_envelopes']} envelopes in one put", request_id=rid
-            )
-        else:
-            for index, item in enumerate(items):
-                try:
-                    raw = b64d(item, f"envelopes[{index}]")
-                except ProtocolError:
-                    f.errors[f"envelopes[{index}]"] = "not_base64url"
-                    continue
-                if len(raw) > LIMITS["max_envelope_bytes"]:
-                    f.errors[f"envelopes[{index}]"] = f"larger than {LIMITS['max_envelope_bytes']} bytes"
-                envelopes.append(raw)
-        f.done()
-        return Put(rid, tuple(envelopes))
+        rid, envelopes = _envelopes(body)
+        return Put(rid, envelopes)
     if kind == "pull":
         f = _Fields(body, {"type", "id", "cursor", "limit"})
         msg = Pull(
@@ -291,6 +333,18 @@ def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
     msg = Ping(f.str("id", _REQUEST_ID))
     f.done()
     return msg
+
+
+def parse_hand_over(text: str | bytes) -> HandOver:
+    """Parse a ``hand_over`` frame (the only frame a revoked device may send); same rules as ``put``."""
+    body = _load(text)
+    request_id = body.get("id") if isinstance(body.get("id"), str) else None
+    if body.get("type") != "hand_over":
+        raise ProtocolError(
+            "device_revoked", "this device was revoked: only hand_over is accepted", request_id=request_id
+        )
+    rid, envelopes = _envelopes(body)
+    return HandOver(rid, envelopes)
 
 
 def parse_server(text: str) -> dict[str, Any]:

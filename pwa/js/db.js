@@ -9,7 +9,7 @@
 import { openDB } from 'idb';
 
 export const DB_NAME = 'cairn';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 /**
  * @typedef {object} OutboxItem  one sealed, signed envelope waiting for the server's ack
@@ -43,11 +43,18 @@ export const DB_VERSION = 1;
  * @property {number} addedMs
  * @property {number} lastUsedMs
  * @property {Record<string, Uint8Array>} sealed local-sealed records by kind: identity, device-key, session, directory
+ * @property {Uint8Array} [pinnedSigningPk] the school signing key pinned at this person's first sign-in here
+ *   (public; docs/PROTOCOL.md 13)
  */
 /** @typedef {{id: string, account: string, updatedMs: number, sealed: Uint8Array}} DraftRecord */
 /** @typedef {{account: string, updatedMs: number, sealed: Uint8Array}} RosterRecord */
 /** @typedef {{device: string, cursor: string}} CursorRecord */
 /** @typedef {{name: string, value: unknown}} SettingRecord */
+/**
+ * One record of the review cache (pwa/js/review/): `key` is `account|kind|id`, `sealed` is a local-sealed
+ * record of that kind (docs/PROTOCOL.md 12.1).
+ * @typedef {{key: string, account: string, sealed: Uint8Array}} ReviewRecord
+ */
 /**
  * @typedef {{
  *   outbox: {key: number, value: OutboxItem, indexes: {envelopeId: string, device: string}},
@@ -57,6 +64,7 @@ export const DB_VERSION = 1;
  *   roster: {key: string, value: RosterRecord},
  *   cursor: {key: string, value: CursorRecord},
  *   settings: {key: string, value: SettingRecord},
+ *   review: {key: string, value: ReviewRecord, indexes: {account: string}},
  * }} CairnSchema
  */
 /** @typedef {import('idb').IDBPDatabase<CairnSchema>} CairnDb */
@@ -83,7 +91,10 @@ export async function openStore({ name = DB_NAME, onBlocking } = {}) {
         udb.createObjectStore('cursor', { keyPath: 'device' });
         udb.createObjectStore('settings', { keyPath: 'name' });
       }
-      // Version 2 and later: add a block `if (oldVersion < 2) { ... }` here. Never delete a store or
+      if (oldVersion < 2) {
+        udb.createObjectStore('review', { keyPath: 'key' }).createIndex('account', 'account');
+      }
+      // Version 3 and later: add a block `if (oldVersion < 3) { ... }` here. Never delete a store or
       // a record that holds user data; move it.
     },
     blocking() {
@@ -314,6 +325,49 @@ export class LocalStore {
     await this.db.put('settings', { name, value });
   }
 
+  // --- the review cache (sealed; pwa/js/review/cache.js) ------------------------------------------
+
+  /**
+   * Every review record of one account and kind, by key.
+   * @param {string} account
+   * @param {string} kind
+   * @returns {Promise<ReviewRecord[]>}
+   */
+  async reviewRecords(account, kind) {
+    const prefix = `${account}|${kind}|`;
+    return this.db.getAll('review', IDBKeyRange.bound(prefix, `${prefix}\uffff`));
+  }
+
+  /** @param {string} key @returns {Promise<ReviewRecord | undefined>} */
+  async reviewRecord(key) {
+    return this.db.get('review', key);
+  }
+
+  /**
+   * Forget one account's review cache and its device's pull cursor, in one transaction, so the next pull
+   * starts from the beginning (the cache no longer opens, e.g. after a password reset changed the local key).
+   * @param {string} account
+   * @param {string} device
+   */
+  async clearReview(account, device) {
+    const tx = this.db.transaction(['review', 'cursor'], 'readwrite');
+    const review = tx.objectStore('review');
+    await Promise.all([
+      ...(await review.index('account').getAllKeys(IDBKeyRange.only(account))).map((key) => review.delete(key)),
+      tx.objectStore('cursor').delete(device),
+      tx.done,
+    ]);
+  }
+
+  /**
+   * Write review records in one transaction.
+   * @param {ReviewRecord[]} records
+   */
+  async putReviewRecords(records) {
+    const tx = this.db.transaction('review', 'readwrite');
+    await Promise.all([...records.map((r) => tx.store.put(r)), tx.done]);
+  }
+
   /**
    * Remove everything of one account and its device (a revoked device, or a person removed from this
    * tablet). Unsent envelopes are dropped only here.
@@ -321,10 +375,12 @@ export class LocalStore {
    * @param {string} device
    */
   async wipe(account, device) {
-    const tx = this.db.transaction(['outbox', 'chain', 'accounts', 'drafts', 'roster', 'cursor'], 'readwrite');
+    const tx = this.db.transaction(['outbox', 'chain', 'accounts', 'drafts', 'roster', 'cursor', 'review'], 'readwrite');
     const outbox = tx.objectStore('outbox');
     const drafts = tx.objectStore('drafts');
+    const review = tx.objectStore('review');
     const done = [
+      ...(await review.index('account').getAllKeys(IDBKeyRange.only(account))).map((key) => review.delete(key)),
       ...(await outbox.index('device').getAllKeys(IDBKeyRange.only(device))).map((key) => outbox.delete(key)),
       ...(await drafts.index('account').getAllKeys(IDBKeyRange.only(account))).map((key) => drafts.delete(key)),
       tx.objectStore('chain').delete(device),

@@ -99,6 +99,10 @@ export const TYPES = {
     if (Object.hasOwn(action, 'owner')) checkId(action.owner, 'action.owner', e);
     if (Object.hasOwn(action, 'due')) checkDate(action.due, 'action.due', e);
   }],
+  action_completed: [['target'], ['note'], (c, e) => {
+    checkId(c.target, 'target', e);
+    if (Object.hasOwn(c, 'note')) checkText(c.note, 'note', e, MEDIUM_TEXT);
+  }],
   status_changed: [['status'], ['note'], (c, e) => {
     checkEnum(c.status, 'status', e, STATUSES);
     if (Object.hasOwn(c, 'note')) checkText(c.note, 'note', e, MEDIUM_TEXT);

@@ -15,8 +15,8 @@ import { compareEvents } from './hlc.js';
  */
 
 export const FLAGS = Object.freeze([
-  'conflict', 'equivocation', 'not_authorised', 'not_retractable', 'parent_not_before', 'unknown_parent',
-  'unknown_target',
+  'conflict', 'equivocation', 'not_an_action', 'not_authorised', 'not_retractable', 'parent_not_before',
+  'unknown_parent', 'unknown_target',
 ]);
 
 /** @param {Uint8Array} a @param {Uint8Array} b */
@@ -101,6 +101,7 @@ export function fold(events, { safeguarding = [], restrictedCategories = [], rec
   /** @type {number[]} */ const restricting = [];
   /** @type {number[]} */ const lifts = [];
   /** @type {number[]} */ const retractions = [];
+  /** @type {number[]} */ const completions = [];
   /** @type {number[]} */ const created = [];
   let keyVersion = 0;
 
@@ -175,6 +176,9 @@ export function fold(events, { safeguarding = [], restrictedCategories = [], rec
         break;
       case 'retracted':
         retractions.push(i);
+        break;
+      case 'action_completed':
+        completions.push(i);
         break;
       default:
         throw new Error(`fold: unknown event type ${e.type}`);
@@ -255,6 +259,20 @@ export function fold(events, { safeguarding = [], restrictedCategories = [], rec
     } else flag(i, 'not_authorised');
   }
 
+  /** @type {Map<number, string[]>} */
+  const completed = new Map();
+  for (const i of completions) {
+    const e = order[i];
+    const j = index.get(e.body.target);
+    if (j === undefined) flag(i, 'unknown_target');
+    else if (order[j].type !== 'action_added') flag(i, 'not_an_action');
+    else if (guard.has(e.author) || e.author === order[j].author || e.author === order[j].body.action.owner) {
+      const list = completed.get(j);
+      if (list === undefined) completed.set(j, [e.id]);
+      else list.push(e.id);
+    } else flag(i, 'not_authorised');
+  }
+
   for (const id of equivocal) flag(/** @type {number} */ (index.get(id)), 'equivocation');
 
   /** @param {number} i @param {Record<string, any>} extra */
@@ -284,7 +302,7 @@ export function fold(events, { safeguarding = [], restrictedCategories = [], rec
     created: created.map((i) => order[i].id),
     fields,
     pupils: linked,
-    actions: actions.map((i) => item(i, order[i].body.action)),
+    actions: actions.map((i) => item(i, { ...order[i].body.action, completed_by: completed.get(i) ?? [] })),
     comments: comments.map((i) => item(i, { text: order[i].body.text })),
     restricted: liveRestricting.length > 0,
     restricting: liveRestricting.map((i) => order[i].id),

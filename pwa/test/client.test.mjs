@@ -31,6 +31,8 @@ class FakeServer {
     this.authError = null;
     /** @type {FakeSocket | null} */
     this.socket = null;
+    /** @type {string[]} envelopes a revoked device handed over */
+    this.handedOver = [];
   }
 
   /** @param {string} url */
@@ -75,6 +77,12 @@ class FakeSocket {
           this.reply({ type: 'error', id: frame.id, code: server.authError, detail: 'no' });
           return;
         }
+      } else if (frame.type === 'hand_over') {
+        server.handedOver.push(...frame.envelopes);
+        this.reply({ type: 'held', id: frame.id, count: frame.envelopes.length });
+        return;
+      }
+      if (frame.type === 'auth') {
         verifyDeviceAuth(KEY.publicKey, SCHOOL, b64d(frame.device_id, 'device_id'), this.nonce, b64d(frame.signature, 'signature'));
         this.reply({ type: 'ready', id: frame.id, school_id: b64e(SCHOOL), user_id: '', device_id: frame.device_id, roles: [], limits: {} });
       } else if (frame.type === 'put') {
@@ -206,12 +214,15 @@ test('a retryable error leaves the outbox as it was and says so', async () => {
   store.close();
 });
 
-test('a revoked device wipes its local store', async () => {
+test('a revoked device hands over what it never sent, then wipes its local store', async () => {
   const server = new FakeServer();
   const { store, outbox } = await queued(2);
   server.authError = 'device_revoked';
-  await assert.rejects(client(outbox, server).connect(), (e) => e instanceof Revoked);
+  const c = client(outbox, server);
+  await assert.rejects(c.connect(), (e) => e instanceof Revoked && e.wiped);
   assert.equal(await outbox.pendingCount(), 0);
+  assert.equal(c.handedOver, 2);
+  assert.equal(server.handedOver.length, 2);
   store.close();
 });
 

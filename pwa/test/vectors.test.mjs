@@ -17,7 +17,7 @@ import { EXPECTS, SelfCheckFailed, checkVector } from '../js/crypto/selfcheck.js
 const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
 /** Top-level folders of tests/vectors/ that belong to another suite. */
 const OTHER_SUITES = new Set(['fold']);
-const CONSTRUCTS = ['account', 'challenge', 'bundle', 'recovery', 'device_cert', 'device_auth', 'wrap', 'grant', 'envelope', 'padding', 'roster', 'local'];
+const CONSTRUCTS = ['account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'wrap', 'grant', 'envelope', 'padding', 'roster', 'local', 'directory'];
 
 /**
  * @param {string} dir
@@ -56,7 +56,7 @@ test('checkVector refuses an unknown construct', () => {
 });
 
 test('checkVector refuses an expect outside the closed list', () => {
-  assert.deepEqual([...EXPECTS], ['success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version']);
+  assert.deepEqual([...EXPECTS], ['success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version', 'rollback']);
   const v = load('wrap/unwrap_tampered_box.json');
   for (const expect of ['failure', 'error', 'Auth_Failure', undefined]) {
     assert.throws(() => checkVector({ ...v, expect }), /unknown expect/);

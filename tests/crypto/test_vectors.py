@@ -13,8 +13,8 @@ VECTORS = Path(__file__).parents[1] / "vectors"
 FOLD = "fold"  # the concern fold's vectors: run by tests/sync/test_fold_vectors.py
 FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name != FOLD)
 CONSTRUCTS = {
-    "account", "challenge", "bundle", "recovery", "device_cert", "device_auth", "wrap", "grant", "envelope", "padding",
-    "roster", "local",
+    "account", "challenge", "bundle", "recovery", "recovery_proof", "device_cert", "device_auth", "wrap", "grant",
+    "envelope", "padding", "roster", "local", "directory",
 }
 
 

@@ -106,6 +106,7 @@ class School:
         )
         member = Member(device, registration.totp_secret, Outbox(self.folder / f"{name}-{os.urandom(4).hex()}.db"))
         self.members[name] = member
+        await self.dsl.device.refresh()  # the next keyholder device online signs the directory listing them
         return member
 
 

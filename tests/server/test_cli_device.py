@@ -88,7 +88,7 @@ async def test_founder_contributor_and_teacher_work_through_the_device_verbs(
             "--password-file", password,
         )
         assert code == 0 and out.endswith("sent 1\n")
-        assert sorted(p.name for p in stores["lunch-cli"].iterdir()) == ["device.json"]
+        assert sorted(p.name for p in stores["lunch-cli"].iterdir()) == ["device.json", "directory.bin"]
 
         code, out, _ = await _cairn(
             capsys, "device", "sign-in", "--server", running.base, "--school", school, "--login", "lunch-cli",
@@ -105,8 +105,8 @@ async def test_founder_contributor_and_teacher_work_through_the_device_verbs(
         inbox = Outbox(stores["teacher-cli"] / "inbox.db")
         ((_, _, body),) = inbox.inbox()
         inbox.close()
-        devices = {b64d(d["id"], "id"): b64d(d["public_key"], "pk")
-                   for d in (await dsl.call("GET", "/api/v1/directory"))["devices"]}
+        await dsl.refresh()  # the DSL's device signs the directory listing the CLI session's device
+        devices = {b64d(d["id"], "id"): b64d(d["public_key"], "pk") for d in dsl.directory["devices"]}
         opened = env.open(body, devices[env.parse(body).header.author_device], dsl.keyring())
         h = opened.header
         event = decode(opened.content, event_id=h.envelope_id, concern_id=h.concern_id,

@@ -100,7 +100,9 @@ async def test_a_revocation_through_one_instance_closes_the_socket_on_another(tw
 
     assert answer == {"revoked": True, "sockets_closed": 0}  # counted on the instance that was asked
     assert isinstance(client._closed_reason, Revoked)
-    assert teacher.outbox.pending_count() == 0  # the device wiped its store
+    with pytest.raises(Revoked):
+        await teacher.connect(two.a)  # reconnecting: it hands over what it never sent, then wipes
+    assert teacher.outbox.pending_count() == 0 and teacher.client.handed_over == 1
     assert two.b.services.hub.connections(two.school.school_id) == []
 
 

@@ -224,3 +224,24 @@ async def test_the_write_path_takes_no_number_while_another_write_holds_the_coun
         await holder.close()
         await impatient.dispose()
         await setup.dispose()
+
+
+async def test_a_device_twice_in_one_group_commit_gets_duplicate_acks_not_a_broken_chain(database_url: str) -> None:
+    """A reconnecting device may resend what its old connection still has queued; when both batches land
+    in the same group commit, the second is acknowledged as duplicates and the chain goes on from them."""
+    engine = make_engine(database_url)
+    try:
+        school = await seed_school(engine)
+        device = school.devices[0]
+        first, second = school.seal(device), school.seal(device)
+        storage = SqlStorage(engine)
+        batch = (device.device_id, [first, second])
+        results, before, after = await storage.append_many(school.school_id, [batch, batch])
+        assert [r.error for r in results] == [None, None] and (before, after) == (0, 2)
+        assert [(a.seq, a.duplicate) for a in results[0].acks or []] == [(1, False), (2, False)]
+        assert [(a.seq, a.duplicate) for a in results[1].acks or []] == [(1, True), (2, True)]
+        assert len(results[0].new_items) == 2 and results[1].new_items == []
+        results, _, after = await storage.append_many(school.school_id, [(device.device_id, [school.seal(device)])])
+        assert results[0].error is None and after == 3
+    finally:
+        await engine.dispose()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pyotp
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from server.models import Session
+from server.models import Account, Session
 from sync.client import Revoked, SyncError
 from sync.device import ApiFailure, sign_in
 from sync.protocol import b64e
@@ -47,9 +48,12 @@ async def test_readers_need_a_one_time_code_and_it_works_once(school) -> None:
         await sign_in(school.http, school.school_id, "teacher-ash", PASSWORD, device=teacher.device)
     assert missing.value.code == "totp_required"
     assert (await _finish(school.http, school.school_id, "teacher-ash", totp="000000"))["code"] == "sign_in_failed"
-    with pytest.raises(ApiFailure) as replay:  # the code used at set-up cannot be used again
+    async with school.running.services.engine.connect() as conn:  # the step whose code set-up used
+        used = (await conn.execute(select(Account.totp_last_step).where(Account.id == teacher.device.user_id))).one()[0]
+    with pytest.raises(ApiFailure) as replay:  # that code cannot be used again, whatever the clock says now
         await sign_in(
-            school.http, school.school_id, "teacher-ash", PASSWORD, totp_secret=teacher.totp, device=teacher.device
+            school.http, school.school_id, "teacher-ash", PASSWORD, totp=pyotp.TOTP(teacher.totp).at(used * 30),
+            device=teacher.device,
         )
     assert replay.value.code == "sign_in_failed"
 
@@ -68,6 +72,9 @@ async def test_a_new_device_is_certified_by_the_identity_key_before_it_can_do_an
     lunch = await school.invite("lunch-5", ["contributor"])
     second = await sign_in(school.http, school.school_id, "lunch-5", PASSWORD)  # no device: a new one
     assert second.device_id != lunch.device.device_id and second.user_id == lunch.device.user_id
+    await second.refresh()  # the new device is not in the signed directory until a keyholder signs it
+    assert len([d for d in second.directory["devices"] if d["user_id"] == b64e(second.user_id)]) == 1
+    await school.dsl.device.refresh()  # a safeguarding keyholder's device, online, signs the next version
     await second.refresh()
     directory_devices = [d for d in second.directory["devices"] if d["user_id"] == b64e(second.user_id)]
     assert len(directory_devices) == 2
@@ -99,9 +106,13 @@ async def test_a_revoked_device_is_told_at_once_and_wipes_its_store(school) -> N
     reader.add_done_callback(lambda _: closed.set_result(True))
     await school.dsl.device.call("POST", "/api/v1/devices/revoke", device_id=b64e(lunch.device.device_id))
     await asyncio.wait_for(closed, 5)
-    assert lunch.outbox.pending_count() == 0  # wiped
+    assert lunch.outbox.pending_count() == 1  # kept until it reconnects, to hand it over
+    again_client = None
     with pytest.raises(Revoked):
-        await Member(lunch.device, None, lunch.outbox).connect(school.running)
+        again_client = Member(lunch.device, None, lunch.outbox)
+        await again_client.connect(school.running)
+    assert lunch.outbox.pending_count() == 0  # handed over, then wiped
+    assert again_client.client.handed_over == 1
     with pytest.raises(ApiFailure) as again:
         await sign_in(school.http, school.school_id, "lunch-6", PASSWORD, device=lunch.device)
     assert again.value.code == "sign_in_failed"

@@ -221,6 +221,18 @@ def success_cases() -> Iterator[Case]:  # noqa: C901 - one scenario per block re
     s.write("laptop", "dsl", "assigned", assignee=s.u("deputy"))
     yield success("actions", "owner_due", "actions with owner and due date, a comment and an assignment", s)
 
+    s = Scene("actions_done")
+    s.create()
+    a1 = s.write("laptop", "dsl", "action_added", action={"text": "Phone parent about the heating.", "owner": s.u("deputy"), "due": "2026-09-22"})
+    a2 = s.write("laptop", "dsl", "action_added", action={"text": "Check free school meals eligibility.", "owner": s.u("teacher")})
+    cm = s.write("phone", "teacher", "comment", text="Spoke to the pupil at lunch.")
+    s.write("office", "deputy", "action_completed", target=a1.id, note="Parent says the boiler is fixed.")
+    s.write("tablet", "ta", "action_completed", target=a2.id)
+    s.write("phone", "teacher", "action_completed", target=a2.id)
+    s.write("phone", "teacher", "action_completed", target=cm.id)
+    s.write("laptop", "dsl", "action_completed", target="00" * 16)
+    yield success("actions", "completed", "an action is done once its owner, author or safeguarding completes it; others are flagged", s)
+
     s = Scene("status")
     s.create()
     for status in ("awaiting", "closed", "reopened"):

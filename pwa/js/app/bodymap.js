@@ -13,10 +13,37 @@ import { byId, h } from './ui.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const VIEW = { width: 200, height: 420 };
 const STEP = 10;
-const TYPE_LABELS = /** @type {Record<string, string>} */ ({
+export const TYPE_LABELS = /** @type {Record<string, string>} */ ({
   bruise: 'Bruise', cut: 'Cut', graze: 'Graze', scratch: 'Scratch', burn: 'Burn', scald: 'Scald', bite: 'Bite',
   swelling: 'Swelling', mark: 'Mark', other: 'Other',
 });
+
+/**
+ * Draw the numbered marks of one side into an outline's `g.marks` layer (the capture form, and the concern
+ * page's read-only copy of the outlines). Numbers follow the marks' order in `marks`, both sides together.
+ * @param {Element} layer
+ * @param {{side: string, x: number, y: number}[]} marks
+ * @param {string} side
+ * @param {number} [selected]
+ */
+export function drawMarks(layer, marks, side, selected = -1) {
+  layer.replaceChildren();
+  marks.forEach((mark, i) => {
+    if (mark.side !== side) return;
+    const cx = (mark.x / 1000) * VIEW.width;
+    const cy = (mark.y / 1000) * VIEW.height;
+    const circle = document.createElementNS(SVG, 'circle');
+    circle.setAttribute('cx', String(cx));
+    circle.setAttribute('cy', String(cy));
+    circle.setAttribute('r', '11');
+    if (i === selected) circle.setAttribute('class', 'selected');
+    const label = document.createElementNS(SVG, 'text');
+    label.setAttribute('x', String(cx));
+    label.setAttribute('y', String(cy));
+    label.textContent = String(i + 1);
+    layer.append(circle, label);
+  });
+}
 
 export class BodyMap {
   /**
@@ -103,23 +130,7 @@ export class BodyMap {
   render() {
     for (const outline of this.outlines) {
       const layer = outline.querySelector('g.marks');
-      if (!layer) continue;
-      layer.replaceChildren();
-      this.marks.forEach((mark, i) => {
-        if (mark.side !== outline.dataset.side) return;
-        const cx = (mark.x / 1000) * VIEW.width;
-        const cy = (mark.y / 1000) * VIEW.height;
-        const circle = document.createElementNS(SVG, 'circle');
-        circle.setAttribute('cx', String(cx));
-        circle.setAttribute('cy', String(cy));
-        circle.setAttribute('r', '11');
-        if (i === this.selected) circle.setAttribute('class', 'selected');
-        const label = document.createElementNS(SVG, 'text');
-        label.setAttribute('x', String(cx));
-        label.setAttribute('y', String(cy));
-        label.textContent = String(i + 1);
-        layer.append(circle, label);
-      });
+      if (layer) drawMarks(layer, this.marks, outline.dataset.side ?? 'front', this.selected);
     }
     this.list.replaceChildren(...this.marks.map((mark, i) => this.editor(mark, i)));
   }

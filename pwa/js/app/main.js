@@ -5,8 +5,15 @@
 import { openStore } from '../db.js';
 import { Api, ApiFailure } from '../sync/device.js';
 import { b64d, hex, unhex } from '../sync/protocol.js';
+import { parseJoinLink } from '../sync/join.js';
+import { AdminScreen } from './admin.js';
+import { ApprovalsScreen } from './approvals.js';
 import { Capture } from './capture.js';
+import { DevicesScreen } from './devices.js';
+import { JoinFlow } from './join.js';
 import { WrongPassword, signInHere, unlock } from './people.js';
+import { RecoverScreen } from './recover.js';
+import { Review } from './review.js';
 import { Syncer } from './syncer.js';
 import { byId, formatAge, formatTime, h, nextPaint, showScreen } from './ui.js';
 
@@ -29,17 +36,29 @@ let unlocking = null;
 let pendingSignIn;
 
 const capture = new Capture({ categories, saved: () => { void requestSend(); void refreshStatus(); } });
+const review = new Review({
+  categories, showCapture: () => showScreen('screen-capture'), wrote: () => { void requestSend(); void refreshStatus(); },
+});
+const admin = new AdminScreen();
+const approvals = new ApprovalsScreen({ back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message) });
+const devices = new DevicesScreen({ back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message) });
+const joining = new JoinFlow({ store, api, started: (session) => start(session) });
+const recovering = new RecoverScreen({ store, api, started: (session) => start(session), back: () => void showSignIn(true) });
 const syncer = new Syncer(store, {
   active: () => active,
+  casebook: () => review.casebook,
   changed: () => void refreshStatus(),
   revoked: (session) => void revoked(session),
-  problem: (message) => {
-    const line = byId('pending-refused', HTMLElement);
-    line.hidden = !message;
-    line.dataset.sticky = message ? 'true' : 'false';
-    line.textContent = message;
-  },
+  problem: (message) => syncerProblem(message),
 });
+
+/** @param {string} message a warning to keep on screen ('' clears it) */
+function syncerProblem(message) {
+  const line = byId('pending-refused', HTMLElement);
+  line.hidden = !message;
+  line.dataset.sticky = message ? 'true' : 'false';
+  line.textContent = message;
+}
 
 // --- the service worker and updates ------------------------------------------------------------
 
@@ -281,6 +300,10 @@ async function start(session) {
   resetIdle();
   await capture.open(session);
   showScreen('screen-capture');
+  await review.open(session); // the sections this person's roles allow (a reader's Casebook opens here)
+  admin.open(session);
+  devices.open(session);
+  approvals.open(session);
   void checkStorage();
   void refreshStatus();
   void syncer.kick();
@@ -291,6 +314,11 @@ async function lock() {
   const session = active;
   if (!session) return;
   await capture.close();
+  syncer.stop();
+  review.close();
+  admin.close();
+  devices.close();
+  approvals.close();
   setSession(null);
   session.wipe();
 }
@@ -350,6 +378,9 @@ byId('sign-in-cancel', HTMLButtonElement).addEventListener('click', () => void s
 byId('unlock-form', HTMLFormElement).addEventListener('submit', (event) => { event.preventDefault(); void submitUnlock(); });
 byId('unlock-cancel', HTMLButtonElement).addEventListener('click', () => void showPeople());
 byId('add-person', HTMLButtonElement).addEventListener('click', () => void showSignIn(true));
+byId('sign-in-forgot', HTMLButtonElement).addEventListener('click', () => recovering.open({
+  school: byId('sign-in-school', HTMLInputElement).value, login: byId('sign-in-login', HTMLInputElement).value,
+}));
 byId('switch-person', HTMLButtonElement).addEventListener('click', async () => { await lock(); await showPeople(); });
 byId('lock-now', HTMLButtonElement).addEventListener('click', async () => {
   const was = active;
@@ -372,7 +403,9 @@ setInterval(() => void refreshStatus(), 30_000);
 
 syncer.start();
 await refreshStatus();
-await showPeople();
+const invitation = parseJoinLink(location.hash); // an invitation link opens the join screens
+if (invitation) joining.open(invitation);
+else await showPeople();
 document.documentElement.dataset.ready = 'true';
 performance.mark('cairn:ready');
 if (upgradeWaiting) showUpdate();

@@ -6,7 +6,9 @@
 // each record is sealed and bound to school, user, kind and record id, so on a shared tablet one person's
 // record can never be offered as another's.
 
-import { CryptoError, KdfParams, deriveAccount, localKey, openLocal, sealLocal } from '../crypto/index.js';
+import {
+  CryptoError, KdfParams, deriveAccount, localKey, openLocal, readDirectory, sealLocal,
+} from '../crypto/index.js';
 import { Device, derive, signIn } from '../sync/device.js';
 import { Outbox } from '../sync/outbox.js';
 import { b64e, hex } from '../sync/protocol.js';
@@ -44,6 +46,8 @@ export class Session {
     /** @type {Pupil[]} */
     this.pupils = [];
     this.refreshedMs = 0;
+    /** Whether this unlock pinned the school signing key for the first time (show its fingerprint). */
+    this.newlyPinned = false;
   }
 
   get id() {
@@ -89,7 +93,7 @@ export class Session {
   /** Online: fetch the directory, open grants and the roster; keep them sealed for offline use. */
   async refresh() {
     await this.device.refresh();
-    const directory = /** @type {Directory} */ (this.device.directory);
+    const directory = /** @type {Directory} */ (this.device.directory ?? { accounts: [] });
     const me = directory.accounts.find((a) => a.id === b64e(this.record.userId));
     /** @type {Pupil[]} */
     const pupils = [];
@@ -105,9 +109,13 @@ export class Session {
     this.refreshedMs = Date.now();
     const displayName = me?.display_name ?? this.record.displayName;
     this.record = { ...this.record, displayName, roles: me?.roles ?? this.record.roles };
-    await this.store.updateAccount(this.id, {
-      directory: this.sealJson('directory', this.record.userId, directory),
-    }, { displayName, roles: this.record.roles });
+    const held = this.device.signedDirectory;
+    const pinnedSigningPk = this.device.pinnedSigningPk ?? undefined;
+    if (pinnedSigningPk && !this.record.pinnedSigningPk) this.newlyPinned = true;
+    this.record = { ...this.record, pinnedSigningPk };
+    await this.store.updateAccount(this.id, held ? {
+      directory: this.seal('directory', this.record.userId, held.raw), // the signed version, as the school signed it
+    } : {}, { displayName, roles: this.record.roles, pinnedSigningPk });
     await this.store.putRoster({
       account: this.id, updatedMs: this.refreshedMs, sealed: this.sealJson('roster', this.record.userId, pupils),
     });
@@ -148,18 +156,20 @@ function sealedKeys(session, token, expiresMs) {
 
 /**
  * Sign in online and keep this person on the device. `derived` is reused when the server asks for a code.
- * If the person is already on this device, their existing device (and its outbox) is kept.
+ * If the person is already on this device, their existing device (and its outbox) is kept; `device` is the
+ * device a new account was registered with (sync/join.js), signed in for the first time.
  * @param {LocalStore} store
  * @param {Api} api
- * @param {{schoolId: Uint8Array, login: string, password: string, totp?: string, derived?: Derived}} input
+ * @param {{schoolId: Uint8Array, login: string, password: string, totp?: string, derived?: Derived,
+ *   device?: {deviceId: Uint8Array, deviceSeed: Uint8Array}}} input
  * @returns {Promise<{session?: Session, derived: Derived, error?: unknown}>}
  */
-export async function signInHere(store, api, { schoolId, login, password, totp, derived }) {
+export async function signInHere(store, api, { schoolId, login, password, totp, derived, device: registered }) {
   const keys = derived && derived.login === login && hex(derived.schoolId) === hex(schoolId)
     ? derived : await derive(api, schoolId, login, password);
   const known = await store.account(hex(keys.userId));
   /** @type {{deviceId: Uint8Array, deviceSeed: Uint8Array} | undefined} */
-  let existing;
+  let existing = registered;
   if (known) {
     try {
       const key = localKey(keys.account.kek);
@@ -180,19 +190,58 @@ export async function signInHere(store, api, { schoolId, login, password, totp, 
   } catch (error) {
     return { derived: keys, error };
   }
-  const { device, expiresMs } = result;
+  const session = await keepSignedIn(store, keys, result.device, result.expiresMs, known);
+  return { session, derived: keys };
+}
+
+/**
+ * Keep a person just signed in (or recovered, sync/join.js) on this device: their keys sealed under the
+ * password's local key, then a first refresh.
+ * @param {LocalStore} store
+ * @param {Derived} keys
+ * @param {Device} device
+ * @param {number} expiresMs
+ * @param {AccountRecord | null} [known] this person's record on this device, if any
+ * @returns {Promise<Session>}
+ */
+export async function keepSignedIn(store, keys, device, expiresMs, known) {
+  const { login, schoolId } = keys;
   /** @type {AccountRecord} */
   const record = {
     id: hex(device.userId), schoolId: device.schoolId, userId: device.userId, login, displayName: known?.displayName ?? login,
     roles: device.roles, kdfParams: keys.kdfParams, deviceId: device.deviceId, addedMs: known?.addedMs ?? Date.now(),
     lastUsedMs: Date.now(), sealed: {},
   };
+  if (known?.pinnedSigningPk) {  // the school signing key this person pinned here before, and the version held
+    record.pinnedSigningPk = known.pinnedSigningPk;
+    device.pinnedSigningPk = known.pinnedSigningPk;
+    const key = localKey(keys.account.kek);
+    device.signedDirectory = heldDirectory(key, known);
+    key.fill(0);
+  }
   const session = new Session(store, record, device, keys, expiresMs);
   record.sealed = sealedKeys(session, /** @type {string} */ (device.token), expiresMs);
   await store.putAccount(record);
   await store.setSetting('school', hex(schoolId));
   await session.refresh();
-  return { session, derived: keys };
+  return session;
+}
+
+/**
+ * The newest signed directory version this person's device accepted, sealed at rest (null if none, or if
+ * the record predates the signed directory: the next refresh follows the server's again).
+ * @param {Uint8Array} key the local key
+ * @param {AccountRecord} record
+ * @returns {import('../crypto/directory.js').SignedDirectory | null}
+ */
+function heldDirectory(key, record) {
+  if (!record.sealed.directory) return null;
+  try {
+    return readDirectory(openLocal(key, record.schoolId, record.userId, 'directory', record.userId, record.sealed.directory));
+  } catch (error) {
+    if (error instanceof CryptoError) return null;
+    throw error;
+  }
 }
 
 /**
@@ -218,12 +267,11 @@ export async function unlock(store, api, record, password) {
   both.fill(0);
   const deviceSeed = openLocal(key, schoolId, userId, 'device-key', deviceId, record.sealed['device-key']);
   const token = JSON.parse(text.decode(openLocal(key, schoolId, userId, 'session', deviceId, record.sealed.session)));
-  const directory = record.sealed.directory
-    ? JSON.parse(text.decode(openLocal(key, schoolId, userId, 'directory', userId, record.sealed.directory))) : null;
+  const signedDirectory = heldDirectory(key, record);
   key.fill(0);
   const device = new Device({
     api, schoolId, userId, login: record.login, identity, deviceId, deviceSeed, roles: record.roles,
-    token: token.token, directory,
+    token: token.token, signedDirectory, pinnedSigningPk: record.pinnedSigningPk ?? null,
   });
   const derived = { schoolId, login: record.login, userId, kdfParams: record.kdfParams, account };
   const session = new Session(store, record, device, derived, token.expires_ms);

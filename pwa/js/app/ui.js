@@ -35,15 +35,18 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-const SCREENS = ['screen-loading', 'screen-people', 'screen-sign-in', 'screen-unlock', 'screen-capture'];
-
 /**
- * Show one screen and hide the others; focus its heading (or `focus`) so a screen reader follows.
+ * Show one screen (any `section.screen` in the page) and hide the others; focus its heading (or `focus`) so a
+ * screen reader follows. Listeners of the `cairn:screen` event (detail: the id) hear of each change.
  * @param {string} id
  * @param {HTMLElement} [focus]
  */
 export function showScreen(id, focus) {
-  for (const screen of SCREENS) byId(screen, HTMLElement).hidden = screen !== id;
+  byId(id, HTMLElement);
+  for (const screen of Array.from(document.querySelectorAll('section.screen'))) {
+    if (screen instanceof HTMLElement) screen.hidden = screen.id !== id;
+  }
+  document.dispatchEvent(new CustomEvent('cairn:screen', { detail: id }));
   const target = focus ?? byId(id, HTMLElement).querySelector('h1');
   if (target instanceof HTMLElement) {
     if (!target.hasAttribute('tabindex') && target.tagName === 'H1') target.setAttribute('tabindex', '-1');

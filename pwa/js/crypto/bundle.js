@@ -1,7 +1,7 @@
 // The private bundle (docs/PROTOCOL.md section 2.4): a user's identity keys sealed under a KEK.
 
 import { Reader, Writer, checkBytes } from './_codec.js';
-import { NONCE_BYTES, aeadDecrypt, aeadEncrypt, ctx } from './_primitives.js';
+import { NONCE_BYTES, aeadDecrypt, aeadEncrypt, ctx, signKeyPair, x25519Base } from './_primitives.js';
 import { randomBytes } from './_random.js';
 import { Malformed, UnsupportedVersion } from './errors.js';
 
@@ -18,6 +18,23 @@ export const SEALED_BUNDLE_BYTES = 107;
  * @property {Uint8Array} x25519Sk 32 bytes
  * @property {Uint8Array} ed25519Seed 32 bytes
  */
+
+/**
+ * New identity keys, made on the device at sign-up (Python: `IdentityKeys.generate`).
+ * @returns {IdentityKeys}
+ */
+export function generateIdentityKeys() {
+  return { x25519Sk: randomBytes(32), ed25519Seed: randomBytes(32) };
+}
+
+/**
+ * The public halves the server and the directory list: X25519 (grants are sealed to it) and Ed25519.
+ * @param {IdentityKeys} keys
+ * @returns {{x25519Pk: Uint8Array, ed25519Pk: Uint8Array}}
+ */
+export function identityPublicKeys({ x25519Sk, ed25519Seed }) {
+  return { x25519Pk: x25519Base(x25519Sk), ed25519Pk: signKeyPair(ed25519Seed).publicKey };
+}
 
 /** @param {number} slot */
 function checkSlot(slot) {

@@ -47,3 +47,8 @@ export class UnsupportedVersion extends CryptoError {
 export class ParametersBelowFloor extends UnsupportedVersion {
   static code = 'unsupported_version';
 }
+
+/** A signed directory version not newer than the one already accepted, or one that does not chain. */
+export class Rollback extends CryptoError {
+  static code = 'rollback';
+}

@@ -5,12 +5,22 @@ import { Reader, Writer, checkBytes } from './_codec.js';
 import { SIGNATURE_BYTES, constantTimeEqual, ctx, sign, verify, x25519Base } from './_primitives.js';
 import { BadSignature, DecryptionFailed, Malformed, NoKey, UnsupportedVersion } from './errors.js';
 import { WRAP_BYTES, unwrapKey, wrapKey } from './wrap.js';
+import { randomBytes } from './_random.js';
 
 export const GRANT_VERSION = 0x01;
 export const GRANT_BYTES = 221;
 /** version .. created_ms: the bytes the wrap's associated data repeats. */
 const FIELDS_BYTES = 1 + 16 + 16 + 4 + 16 + 16 + 8;
 const SIGNED_BYTES = FIELDS_BYTES + WRAP_BYTES;
+
+/**
+ * A new reader key version's pair (Python: `BoxKeyPair.generate()`): 32 random bytes and their X25519 public key.
+ * @returns {{secretKey: Uint8Array, publicKey: Uint8Array}}
+ */
+export function generateReaderKey() {
+  const secretKey = randomBytes(32);
+  return { secretKey, publicKey: x25519Base(secretKey) };
+}
 
 /** @param {Uint8Array} fields */
 function wrapAd(fields) {

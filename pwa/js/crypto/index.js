@@ -2,18 +2,25 @@
 // This list is the public API; modules whose names start with `_` are private.
 
 export {
-  CryptoError, Malformed, DecryptionFailed, BadSignature, NoKey, UnsupportedVersion, ParametersBelowFloor,
+  CryptoError, Malformed, DecryptionFailed, BadSignature, NoKey, UnsupportedVersion, ParametersBelowFloor, Rollback,
 } from './errors.js';
 export {
   KdfParams, newKdfParams, deriveAccount, signChallenge, verifyChallenge,
 } from './account.js';
-export { SLOT_PASSWORD, SLOT_RECOVERY, sealBundle, openBundle } from './bundle.js';
+export {
+  SLOT_PASSWORD, SLOT_RECOVERY, sealBundle, openBundle, generateIdentityKeys, identityPublicKeys,
+} from './bundle.js';
 export {
   generateRecoveryKey, formatRecoveryKey, parseRecoveryKey, recoveryKek, recoveryAuthKeyPair,
+  signRecoveryProof, verifyRecoveryProof,
 } from './recovery.js';
 export { makeDeviceCert, signDeviceAuth, signingKeyPair, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 export { wrapKey, unwrapKey } from './wrap.js';
-export { makeGrant, openGrant, readGrant } from './grant.js';
+export { generateReaderKey, makeGrant, openGrant, readGrant } from './grant.js';
+export {
+  SIGNING_PURPOSE, directoryHash, directorySigningKey, encodeContent, fingerprint, readDirectory, signDirectory,
+  verifyDirectory,
+} from './directory.js';
 export {
   KIND_CONCERN_EVENT, RECIPIENT_READER_KEY, RECIPIENT_PERSON, paddedSize, generateEntryKey, envelopeHash,
 } from './envelope.js';

@@ -2,9 +2,9 @@
 // Crockford base32 as nine groups of four characters.
 
 import { Writer, checkBytes } from './_codec.js';
-import { H, KDF, signKeyPair } from './_primitives.js';
+import { H, KDF, ctx, sign, signKeyPair, verify } from './_primitives.js';
 import { randomBytes } from './_random.js';
-import { Malformed } from './errors.js';
+import { BadSignature, Malformed } from './errors.js';
 
 export const RECOVERY_SECRET_BYTES = 20;
 const CHECK_BYTES = 2;
@@ -117,4 +117,55 @@ export function recoveryKek(secret) {
 export function recoveryAuthKeyPair(secret) {
   checkBytes(secret, RECOVERY_SECRET_BYTES, 'recoveryAuthKeyPair: secret');
   return signKeyPair(KDF(secret, 'cairn/v1/recovery/auth'));
+}
+
+/**
+ * The bytes a recovery proof signs (docs/PROTOCOL.md section 2.6).
+ * @param {{schoolId: Uint8Array, userId: Uint8Array, challenge: Uint8Array, kdfParams: Uint8Array,
+ *   loginPk: Uint8Array, bundle: Uint8Array}} f
+ */
+function proofMessage(f) {
+  return new Writer()
+    .bytes(ctx('cairn/v1/recovery/proof'))
+    .id(f.schoolId, 'schoolId')
+    .id(f.userId, 'userId')
+    .bytes(f.challenge, 32, 'challenge')
+    .bytes(f.kdfParams, 26, 'kdfParams')
+    .bytes(f.loginPk, 32, 'loginPk')
+    .bytes(f.bundle, 107, 'bundle')
+    .finish();
+}
+
+/**
+ * The password-reset proof: the recovery auth key signs the server's fresh challenge and the new password
+ * material (KDF parameters, login public key, password-slot bundle), so none can be swapped. Python:
+ * `sign_recovery_proof`.
+ * @param {Uint8Array} authSecretKey 64 bytes, from recoveryAuthKeyPair
+ * @param {{schoolId: Uint8Array, userId: Uint8Array, challenge: Uint8Array, kdfParams: Uint8Array,
+ *   loginPk: Uint8Array, bundle: Uint8Array}} fields
+ * @returns {Uint8Array}
+ */
+export function signRecoveryProof(authSecretKey, fields) {
+  return sign(authSecretKey, proofMessage(fields));
+}
+
+/**
+ * Check a recovery proof; throws BadSignature if it fails, Malformed if a field has the wrong length.
+ * @param {Uint8Array} authPublicKey
+ * @param {{schoolId: Uint8Array, userId: Uint8Array, challenge: Uint8Array, kdfParams: Uint8Array,
+ *   loginPk: Uint8Array, bundle: Uint8Array}} fields
+ * @param {Uint8Array} signature
+ * @returns {true}
+ */
+export function verifyRecoveryProof(authPublicKey, fields, signature) {
+  let message;
+  try {
+    message = proofMessage(fields);
+  } catch (e) {
+    throw new Malformed(`verifying recovery proof: ${/** @type {Error} */ (e).message}`);
+  }
+  if (!verify(authPublicKey, message, signature)) {
+    throw new BadSignature('verifying recovery proof: signature does not match');
+  }
+  return true;
 }

@@ -12,21 +12,26 @@
 import sodium from './sodium.js';
 import * as random from './_random.js';
 import {
-  BadSignature, CryptoError, DecryptionFailed, Malformed, NoKey, UnsupportedVersion,
+  BadSignature, CryptoError, DecryptionFailed, Malformed, NoKey, Rollback, UnsupportedVersion,
 } from './errors.js';
 import { KdfParams, deriveAccount, signChallenge, verifyChallenge } from './account.js';
 import { openBundle, sealBundle } from './bundle.js';
-import { formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek } from './recovery.js';
+import {
+  formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek, signRecoveryProof, verifyRecoveryProof,
+} from './recovery.js';
 import { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
 import { openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
 import { localKey, openLocal, sealLocal } from './local.js';
+import {
+  directoryHash, directorySigningKey, encodeContent, fingerprint, readDirectory, signDirectory, verifyDirectory,
+} from './directory.js';
 import * as envelope from './envelope.js';
 
 /** The closed list of `expect` values (docs/PROTOCOL.md section 7). */
 export const EXPECTS = Object.freeze([
-  'success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version',
+  'success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version', 'rollback',
 ]);
 
 /** A vector's expected result differs from what the crypto layer did. */
@@ -51,6 +56,7 @@ const ERRORS = {
   bad_signature: BadSignature,
   no_key: NoKey,
   unsupported_version: UnsupportedVersion,
+  rollback: Rollback,
 };
 
 /**
@@ -122,6 +128,26 @@ function signing(seed) {
 }
 
 /**
+ * A directory's content from its vector form (hex byte strings). Python: `content_from_json`.
+ * @param {any} raw
+ * @returns {import('./directory.js').DirectoryContent}
+ */
+function contentFromJson(raw) {
+  return {
+    accounts: raw.accounts.map((/** @type {any} */ a) => ({
+      id: b(a.id), roles: a.roles, identityX25519Pk: b(a.identity_x25519_pk), identityEd25519Pk: b(a.identity_ed25519_pk),
+      left: a.left, login: a.login, displayName: a.display_name,
+    })),
+    devices: raw.devices.map((/** @type {any} */ d) => ({ id: b(d.id), userId: b(d.user_id), publicKey: b(d.public_key), revoked: d.revoked })),
+    readerKeys: raw.reader_keys.map((/** @type {any} */ k) => ({
+      id: b(k.id), version: k.version, purpose: k.purpose, publicKey: b(k.public_key), current: k.current,
+    })),
+    pupils: raw.pupils.map((/** @type {any} */ x) => ({ id: b(x.id), readerKeyId: b(x.reader_key_id) })),
+    classes: raw.classes.map((/** @type {any} */ c) => ({ id: b(c.id), label: c.label, pupils: c.pupils.map(b), teachers: c.teachers.map(b) })),
+  };
+}
+
+/**
  * One check per construct, following the table in tests/vectors/README.md. `out` is the vector's
  * output for a success vector and null for a failure vector, where only the refusing step runs.
  * @type {Record<string, (i: Record<string, any>, out: Record<string, any> | null) => void>}
@@ -185,6 +211,26 @@ const CHECKS = {
     }
   },
 
+  directory(i, out) {
+    const schoolId = b(i.school_id);
+    if (out && i.content) {
+      const content = contentFromJson(i.content);
+      same('content bytes', hex(encodeContent(content)), out.content_bytes);
+      const made = signDirectory(directorySigningKey(b(i.signing_reader_sk)), {
+        schoolId, version: i.version, prevHash: b(i.prev_hash), createdMs: i.created_ms,
+        nextSigningPk: b(i.next_signing_pk), content,
+      });
+      same('signed directory', hex(made), i.signed);
+    }
+    const previous = i.previous ? readDirectory(b(i.previous)) : null;
+    const d = verifyDirectory(b(i.signed), schoolId, b(i.pinned_pk), previous);
+    if (out) {
+      same('signing key', hex(d.signingPk), out.signing_pk);
+      same('hash', hex(directoryHash(b(i.signed))), out.hash);
+      same('fingerprint', fingerprint(schoolId, d.signingPk), out.fingerprint);
+    }
+  },
+
   device_auth(i, out) {
     const device = signing(i.device_seed);
     if (!out) {
@@ -221,6 +267,22 @@ const CHECKS = {
     same('secret', hex(parseRecoveryKey(i.text)), i.secret);
     same('recovery KEK', hex(recoveryKek(secret)), out.kek);
     same('recovery auth key', hex(recoveryAuthKeyPair(secret).publicKey), out.auth_pk);
+  },
+
+  recovery_proof(i, out) {
+    const auth = recoveryAuthKeyPair(b(i.recovery_secret));
+    const fields = {
+      schoolId: b(i.school_id), userId: b(i.user_id), challenge: b(i.challenge), kdfParams: b(i.kdf_params),
+      loginPk: b(i.login_pk), bundle: b(i.bundle),
+    };
+    if (!out) {
+      verifyRecoveryProof(auth.publicKey, fields, b(i.signature));
+      return;
+    }
+    same('recovery auth key', hex(auth.publicKey), out.auth_pk);
+    const sig = signRecoveryProof(auth.secretKey, fields);
+    same('signature', hex(sig), out.signature);
+    same('verify', verifyRecoveryProof(auth.publicKey, fields, sig), true);
   },
 
   device_cert(i, out) {

@@ -32,8 +32,17 @@ export class SyncError extends Error {
   }
 }
 
-/** The server revoked this device; its local store has been wiped. */
-export class Revoked extends SyncError {}
+/**
+ * The server revoked this device. Its local store is wiped when it connects again (`connect` hands over what
+ * it never sent, then wipes: docs/PROTOCOL.md 9.7); `wiped` says whether that has happened.
+ */
+export class Revoked extends SyncError {
+  /** @param {string} code @param {string} detail @param {boolean} [wiped] */
+  constructor(code, detail, wiped = false) {
+    super(code, detail);
+    this.wiped = wiped;
+  }
+}
 
 /**
  * @typedef {object} SyncReport
@@ -57,7 +66,8 @@ export function newReport() {
  * @property {number} [batchSize]
  * @property {number} [timeoutMs] how long a request may wait for its reply
  * @property {(url: string) => SocketLike} [socket] how to open a websocket (the browser's by default)
- * @property {(items: unknown[]) => void} [onReceived]
+ * @property {(items: unknown[]) => void | Promise<void>} [onReceived] given each page and push before its
+ *   cursor is stored, so what it keeps is never behind the cursor
  */
 
 export class SyncClient {
@@ -88,6 +98,10 @@ export class SyncClient {
     this.nextId = 1;
     /** @type {SyncError | null} */
     this.closedReason = null;
+    /** envelopes handed over to be held when the server said this device was revoked */
+    this.handedOver = 0;
+    /** @type {Promise<void>} pages and pushes are stored one after another, in order */
+    this.storing = Promise.resolve();
     /** @type {Frame[]} frames that arrived before the handshake took them */
     this.early = [];
     /** @type {((f: Frame | null) => void) | null} */
@@ -120,15 +134,41 @@ export class SyncClient {
     }));
     const ready = await this.handshakeFrame();
     if (ready.type === 'error') {
-      this.close();
       if (ready.code === 'device_revoked') {
+        this.handedOver = await this.handOver();
+        this.close();
         await this.outbox.wipe();
-        throw new Revoked(ready.code, ready.detail);
+        throw new Revoked(ready.code, ready.detail, true);
       }
+      this.close();
       throw new SyncError(ready.code, ready.detail);
     }
     this.ready = true;
     return ready;
+  }
+
+  /**
+   * Revoked: give the server what this device wrote and never sent, to be held for a DSL to review, before
+   * the wipe (sync/client.py `_hand_over`). Returns how many envelopes the server took.
+   * @returns {Promise<number>}
+   */
+  async handOver() {
+    let count = 0;
+    for (let n = 0; this.ws; n++) {
+      const head = await this.outbox.head(this.batchSize, LIMITS.max_frame_bytes - 4096);
+      if (!head.length) break;
+      this.ws.send(frame({ type: 'hand_over', id: `h${n}`, envelopes: head.map((p) => b64e(p.body)) }));
+      let reply;
+      try {
+        reply = await this.handshakeFrame();
+      } catch {
+        break; // cut short: wipe anyway
+      }
+      if (reply.type !== 'held') break;
+      await this.outbox.acknowledged(head.map((p) => p.envelopeId));
+      count += head.length;
+    }
+    return count;
   }
 
   /** @returns {Promise<Frame>} */
@@ -164,10 +204,10 @@ export class SyncClient {
       return;
     }
     if (body.type === 'push') {
-      void this.store(body);
+      this.store(body).catch(() => undefined); // not stored: the cursor stays, the next pull brings it again
     } else if (body.type === 'revoked') {
+      // the wipe follows when it connects again, after handing over what it never sent
       this.closedReason = new Revoked('device_revoked', body.reason ?? 'revoked');
-      void this.outbox.wipe();
     } else if (typeof body.id === 'string' && this.waiting.has(body.id)) {
       const waiter = /** @type {{resolve: (f: Frame) => void}} */ (this.waiting.get(body.id));
       this.waiting.delete(body.id);
@@ -216,11 +256,15 @@ export class SyncClient {
     });
   }
 
-  /** @param {Frame} body */
-  async store(body) {
+  /** @param {Frame} body @returns {Promise<void>} */
+  store(body) {
     const items = /** @type {unknown[]} */ (body.items ?? []);
-    await this.outbox.received(items, body.cursor);
-    if (this.onReceived && items.length) this.onReceived(items);
+    const run = this.storing.then(async () => {
+      if (this.onReceived && items.length) await this.onReceived(items);
+      await this.outbox.received(items, body.cursor);
+    });
+    this.storing = run.catch(() => undefined);
+    return run;
   }
 
   // --- the work ----------------------------------------------------------------------------------

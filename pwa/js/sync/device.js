@@ -9,6 +9,7 @@ import {
   signChallenge, signingKeyPair,
 } from '../crypto/index.js';
 import { b64d, b64e, hex } from './protocol.js';
+import * as signed from './directory.js';
 
 /** @typedef {import('./outbox.js').Outbox} Outbox */
 /** @typedef {import('../db.js').ChainRecord} ChainRecord */
@@ -16,16 +17,11 @@ import { b64d, b64e, hex } from './protocol.js';
 /** @typedef {import('../crypto/bundle.js').IdentityKeys} IdentityKeys */
 /** @typedef {import('../crypto/account.js').AccountKeys} AccountKeys */
 /**
- * The school's directory as GET /api/v1/directory returns it (public keys only).
- * @typedef {{
- *   accounts: {id: string, login: string, display_name: string, roles: string[], identity_x25519_pk: string,
- *     identity_ed25519_pk: string, left: boolean}[],
- *   devices: {id: string, user_id: string, public_key: string, cert: string, revoked: boolean}[],
- *   reader_keys: {id: string, version: number, purpose: string, public_key: string, current: boolean}[],
- *   pupils: {id: string, reader_key_id: string}[],
- *   classes: {id: string, label: string, pupils: string[], teachers: string[]}[],
- * }} Directory
+ * The school's directory: the verified content of the newest version signed with the school signing key
+ * (sync/directory.js `listing`). Nothing the server serves unsigned is ever read as a key.
+ * @typedef {import('./directory.js').Listing} Directory
  */
+/** @typedef {import('../crypto/directory.js').SignedDirectory} SignedDirectory */
 
 export const SAFEGUARDING = 'group:safeguarding';
 export const SEN = 'group:sen';
@@ -33,13 +29,17 @@ export const ROSTER_STAFF = 'roster:staff';
 export const ROSTER_SENSITIVE = 'roster:sensitive';
 
 export class ApiFailure extends Error {
-  /** @param {number} status @param {string} code @param {string} detail */
-  constructor(status, code, detail) {
+  /**
+   * @param {number} status @param {string} code @param {string} detail
+   * @param {Record<string, string>} [fields] per-field codes, as the server names them
+   */
+  constructor(status, code, detail, fields = {}) {
     super(`${status} ${code}: ${detail}`);
     this.name = 'ApiFailure';
     this.status = status;
     this.code = code;
     this.detail = detail;
+    this.fields = fields;
   }
 }
 
@@ -94,7 +94,7 @@ export class Api {
     const data = text ? JSON.parse(text) : {};
     if (!response.ok) {
       const error = data.error ?? {};
-      throw new ApiFailure(response.status, error.code ?? 'unknown', error.detail ?? '');
+      throw new ApiFailure(response.status, error.code ?? 'unknown', error.detail ?? '', error.fields ?? {});
     }
     return data;
   }
@@ -177,12 +177,17 @@ export async function signIn(api, derived, { totp, existing } = {}) {
  * @property {string[]} roles
  * @property {string | null} [token]
  * @property {Directory | null} [directory]
+ * @property {Uint8Array | null} [pinnedSigningPk] the school signing key, pinned at first sign-in
+ * @property {SignedDirectory | null} [signedDirectory] the newest signed version this device accepted
  */
 
 /** A signed-in (or unlocked) device: identity, device key, session token, and what its grants open. */
 export class Device {
   /** @param {DeviceFields} fields */
-  constructor({ api, schoolId, userId, login, identity, deviceId, deviceSeed, roles, token = null, directory = null }) {
+  constructor({
+    api, schoolId, userId, login, identity, deviceId, deviceSeed, roles, token = null, directory = null,
+    pinnedSigningPk = null, signedDirectory = null,
+  }) {
     this.api = api;
     this.schoolId = schoolId;
     this.userId = userId;
@@ -193,7 +198,11 @@ export class Device {
     this.deviceKey = signingKeyPair(deviceSeed);
     this.roles = roles;
     this.token = token;
-    this.directory = directory;
+    this.pinnedSigningPk = pinnedSigningPk;
+    this.signedDirectory = signedDirectory;
+    this.directory = signedDirectory ? signed.listing(signedDirectory) : directory;
+    /** @type {Promise<void>} directory work runs one at a time (`serial`) */
+    this.directoryQueue = Promise.resolve();
     /** @type {Map<string, Uint8Array>} reader key secrets by `${hex(id)}:${version}` */
     this.readerKeys = new Map();
   }
@@ -207,10 +216,90 @@ export class Device {
     return this.api.call(method, path, this.token, body);
   }
 
-  /** Fetch the directory and open every grant addressed to this user. */
-  async refresh() {
-    const directory = /** @type {Directory} */ (await this.call('GET', '/api/v1/directory'));
-    this.directory = directory;
+  /** The pinned school signing key as people compare it (six groups of four), or null before the first. */
+  get fingerprint() {
+    return signed.fingerprintOf(this.schoolId, this.pinnedSigningPk);
+  }
+
+  /**
+   * Follow the signed directory (docs/PROTOCOL.md 13), open every grant addressed to this user, and, on a
+   * safeguarding keyholder's device, sign the next version when the school changed. Python: `Device.refresh`.
+   */
+  refresh() {
+    return this.serial(async () => {
+      const served = await this.follow();
+      await this.openGrants();
+      if (await this.resign(served)) await this.openGrants();
+    });
+  }
+
+  /**
+   * Run directory work one at a time on this device (the app refreshes from several places at once: a
+   * version fetched before another call moved on would otherwise look like a rollback).
+   * @template T
+   * @param {() => Promise<T>} work
+   * @returns {Promise<T>}
+   */
+  serial(work) {
+    const run = this.directoryQueue.then(work, work);
+    this.directoryQueue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /**
+   * Fetch the directory and verify it against the pinned key and the version held; throws
+   * DirectoryRefused (keeping what it held) when it does not verify.
+   * @returns {Promise<any>} what the server answered
+   */
+  followDirectory() {
+    return this.serial(() => this.follow());
+  }
+
+  /** `followDirectory` without waiting its turn: only inside `serial`. @returns {Promise<any>} */
+  async follow() {
+    const since = this.signedDirectory ? this.signedDirectory.version : 0;
+    const served = await this.call('GET', `/api/v1/directory?since=${since}`);
+    const followed = signed.follow(served, this.schoolId, this.pinnedSigningPk, this.signedDirectory);
+    if (followed) {
+      this.signedDirectory = followed.directory;
+      this.pinnedSigningPk = followed.pinnedPk;
+      this.directory = signed.listing(followed.directory);
+    }
+    return served;
+  }
+
+  /**
+   * A keyholder's duty: when the server reports a change and this device holds the school signing key,
+   * check the server's current state and publish it as the next signed version. Returns whether it did.
+   * Runs inside `refresh`.
+   * @param {any} served
+   * @param {number} [attempts]
+   */
+  async resign(served, attempts = 3) {
+    for (let i = 0; i < attempts; i++) {
+      if (!served.changed || !served.current) return false;
+      const key = signed.signingKeyFor(this.readerKeys, served.current.reader_keys, this.pinnedSigningPk);
+      if (!key) return false;
+      const content = signed.checkBeforeSigning(this.schoolId, served.current, this.signedDirectory);
+      const raw = signed.signNext(key, this.schoolId, content, this.signedDirectory, nowMs());
+      key.secretKey.fill(0);
+      try {
+        await this.call('POST', '/api/v1/directory', { signed: b64e(raw) });
+      } catch (e) {
+        if (!(e instanceof ApiFailure) || e.code !== 'stale_directory') throw e;
+        served = await this.follow();
+        continue;
+      }
+      await this.follow();
+      return true;
+    }
+    return false;
+  }
+
+  /** Open every grant addressed to this user whose granter device and key the signed directory lists. */
+  async openGrants() {
+    const directory = this.directory;
+    if (!directory) return;
     const devices = new Map(directory.devices.map((d) => [hex(b64d(d.id, 'id')), b64d(d.public_key, 'pk')]));
     const listed = new Map(directory.reader_keys.map((k) => [`${hex(b64d(k.id, 'id'))}:${k.version}`, b64d(k.public_key, 'pk')]));
     for (const raw of (await this.call('GET', '/api/v1/grants')).grants) {
@@ -280,7 +369,11 @@ export class Device {
         out.push({ kind: RECIPIENT_READER_KEY, id: k.id, version: k.version, pk: k.pk });
       }
     }
-    for (const [userId, pk] of people) out.push({ kind: RECIPIENT_PERSON, id: userId, version: 1, pk });
+    const listed = new Map(this.dir().accounts.map((a) => [a.id, a.identity_x25519_pk]));
+    for (const [userId, pk] of people) {
+      if (listed.get(b64e(userId)) !== b64e(pk)) throw new Error('A named person\'s key is not the one the signed directory lists.');
+      out.push({ kind: RECIPIENT_PERSON, id: userId, version: 1, pk });
+    }
     return out;
   }
 
