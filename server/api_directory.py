@@ -37,7 +37,17 @@ from sync.protocol import b64e
 from ._body import Body
 from .accounts import Principal
 from .errors import ApiError
-from .models import Account, ClassPupil, ClassTeacher, Device, DirectoryVersion, Pupil, ReaderKey, SchoolClass
+from .models import (
+    Account,
+    ClassPupil,
+    ClassTeacher,
+    Device,
+    DirectoryVersion,
+    Pupil,
+    ReaderKey,
+    School,
+    SchoolClass,
+)
 from .storage import now_ms
 
 __all__ = ["ROUTES", "school_state", "newest_version"]
@@ -150,8 +160,10 @@ async def get_directory(request: Request) -> Response:
                 .order_by(DirectoryVersion.version)
             )
             links = [b64e(r[0]) for r in rows]
+        school_name = (await conn.execute(select(School.name).where(School.id == p.school_id))).scalar_one()
     changed = newest is None or encode_content(content) != _content_of(bytes(newest.body))
     out: dict = {
+        "school_name": school_name,  # for headings (a printed chronology); not signed, so never trusted for keys
         "version": newest.version if newest else 0,
         "signed": b64e(newest.body) if newest else None,
         "links": links,

@@ -43,6 +43,7 @@ export const DB_VERSION = 2;
  * @property {number} addedMs
  * @property {number} lastUsedMs
  * @property {Record<string, Uint8Array>} sealed local-sealed records by kind: identity, device-key, session, directory
+ * @property {string} [schoolName] the school's name as the server last gave it (printed headings)
  * @property {Uint8Array} [pinnedSigningPk] the school signing key pinned at this person's first sign-in here
  *   (public; docs/PROTOCOL.md 13)
  */

@@ -173,6 +173,7 @@ def test_review_views_pass_axe_fit_the_screen_and_print_an_audited_chronology(
         dsl.emulate_media(media="print")
         head = dsl.inner_text(".print-head")
         assert "Chronology of Ada Fernsby" in head and "by Fictional DSL" in head and "Printed" in head
+        assert "Fictional Primary" in head  # the school, as the directory answer names it
         assert dsl.is_hidden("#chronology-print") and dsl.is_hidden(".topbar")
         _shot(dsl, f"{size}-review-chronology-print")
         dsl.emulate_media(media="screen")

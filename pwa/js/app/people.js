@@ -112,10 +112,11 @@ export class Session {
     const held = this.device.signedDirectory;
     const pinnedSigningPk = this.device.pinnedSigningPk ?? undefined;
     if (pinnedSigningPk && !this.record.pinnedSigningPk) this.newlyPinned = true;
-    this.record = { ...this.record, pinnedSigningPk };
+    const schoolName = this.device.schoolName ?? this.record.schoolName;
+    this.record = { ...this.record, pinnedSigningPk, schoolName };
     await this.store.updateAccount(this.id, held ? {
       directory: this.seal('directory', this.record.userId, held.raw), // the signed version, as the school signed it
-    } : {}, { displayName, roles: this.record.roles, pinnedSigningPk });
+    } : {}, { displayName, roles: this.record.roles, pinnedSigningPk, schoolName });
     await this.store.putRoster({
       account: this.id, updatedMs: this.refreshedMs, sealed: this.sealJson('roster', this.record.userId, pupils),
     });

@@ -212,9 +212,8 @@ export class Review {
 
   /** The school's name for a printed heading (the directory's, when it gives one). */
   schoolName() {
-    const directory = /** @type {Record<string, any> | null | undefined} */ (this.session?.device.directory);
-    const name = directory?.school_name ?? directory?.school?.name;
-    if (typeof name === 'string' && name) return name;
+    const name = this.session?.device.schoolName ?? this.session?.record.schoolName;
+    if (name) return name;
     const id = this.session ? hex(this.session.record.schoolId) : '';
     return id ? `School ${id.slice(0, 8)}` : 'School';
   }

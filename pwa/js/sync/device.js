@@ -200,6 +200,8 @@ export class Device {
     this.token = token;
     this.pinnedSigningPk = pinnedSigningPk;
     this.signedDirectory = signedDirectory;
+    /** @type {string | null} the school's name as the server gives it: for headings, never for trust */
+    this.schoolName = null;
     this.directory = signedDirectory ? signed.listing(signedDirectory) : directory;
     /** @type {Promise<void>} directory work runs one at a time (`serial`) */
     this.directoryQueue = Promise.resolve();
@@ -259,6 +261,7 @@ export class Device {
   async follow() {
     const since = this.signedDirectory ? this.signedDirectory.version : 0;
     const served = await this.call('GET', `/api/v1/directory?since=${since}`);
+    if (typeof served.school_name === 'string') this.schoolName = served.school_name; // headings only, unsigned
     const followed = signed.follow(served, this.schoolId, this.pinnedSigningPk, this.signedDirectory);
     if (followed) {
       this.signedDirectory = followed.directory;
