@@ -37,6 +37,20 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
+
+async def recent_failures(conn, school_id: bytes, login: str) -> int:  # type: ignore[no-untyped-def]
+    """Failed sign-ins (and recoveries) of one login in the last 15 minutes: the limit counts both."""
+    return await conn.scalar(
+        select(func.count())
+        .select_from(SignInAttempt)
+        .where(
+            SignInAttempt.school_id == school_id,
+            SignInAttempt.login == login,
+            SignInAttempt.at_ms > now_ms() - FAILURE_WINDOW_MS,
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is on the other end: a user of a school, on one device, with roles."""
@@ -95,15 +109,7 @@ class Accounts:
                 raise ApiError("sign_in_failed", "the challenge is unknown or expired; start again")
             await conn.execute(delete(Challenge).where(Challenge.id == challenge_id))  # single use
             school_id, login = bytes(challenge.school_id), challenge.login
-            failures = await conn.scalar(
-                select(func.count())
-                .select_from(SignInAttempt)
-                .where(
-                    SignInAttempt.school_id == school_id,
-                    SignInAttempt.login == login,
-                    SignInAttempt.at_ms > now_ms() - FAILURE_WINDOW_MS,
-                )
-            )
+            failures = await recent_failures(conn, school_id, login)
         if failures >= MAX_FAILURES:
             raise ApiError(
                 "too_many_attempts", f"more than {MAX_FAILURES} failed sign-ins in 15 minutes; wait and retry"

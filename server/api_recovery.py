@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,7 +25,7 @@ from crypto.bundle import SEALED_BYTES
 from sync.protocol import b64e
 
 from ._body import Body
-from .accounts import CHALLENGE_MS, FAILURE_WINDOW_MS, MAX_FAILURES, hash_token
+from .accounts import CHALLENGE_MS, MAX_FAILURES, hash_token, recent_failures
 from .errors import ApiError
 from .models import READING_ROLES, Account, Challenge, Device, School, Session, SignInAttempt
 from .storage import now_ms
@@ -101,15 +101,7 @@ async def recover_finish(request: Request) -> Response:
             raise ApiError("recovery_failed", "the challenge is unknown or expired; start again")
         await conn.execute(delete(Challenge).where(Challenge.id == challenge_id))  # single use
         school_id, login = bytes(challenge.school_id), challenge.login.removeprefix(RECOVERY_PREFIX)
-        failures = await conn.scalar(
-            select(func.count())
-            .select_from(SignInAttempt)
-            .where(
-                SignInAttempt.school_id == school_id,
-                SignInAttempt.login == login,
-                SignInAttempt.at_ms > now_ms() - FAILURE_WINDOW_MS,
-            )
-        )
+        failures = await recent_failures(conn, school_id, login)
     if failures >= MAX_FAILURES:
         raise ApiError("too_many_attempts", f"more than {MAX_FAILURES} failed attempts in 15 minutes; wait and retry")
     fields = (params, login_pk, bundle, totp, device_id, device_pk)
