@@ -19,7 +19,7 @@ from pathlib import Path
 from bench._measure import report
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveServer
-from tests.pwa._pages import PHONE, new_context, pending, sign_in, unlock
+from tests.pwa._pages import PHONE, new_context, offline_ready, pending, sign_in, unlock
 
 QUEUE_500 = """async ([password, count]) => {
   const { openStore } = await import('/js/db.js');
@@ -49,7 +49,7 @@ def main() -> None:
         context = new_context(browser, PHONE)
         page = context.new_page()
         sign_in(page, school)
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        offline_ready(page)
 
         context.set_offline(True)
         loads = []

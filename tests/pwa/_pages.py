@@ -64,6 +64,12 @@ def unlock(page: Page) -> None:
     page.wait_for_selector("#screen-capture:not([hidden])")
 
 
+def offline_ready(page: Page) -> None:
+    """Wait until a service worker controls the page, which the app signals on <html> (a selector wait, which
+    the page's Content-Security-Policy allows; a polled ``wait_for_function`` would need ``eval``)."""
+    page.wait_for_selector("html[data-offline=ready]", state="attached")
+
+
 def pending(page: Page, count: int) -> None:
     page.wait_for_selector(f"#pending-count[data-count='{count}']")
 

@@ -21,7 +21,19 @@ import pytest
 from crypto import KdfParams, derive_account, local_key, open_local
 from crypto import envelope as env
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveSchool, LiveServer
-from tests.pwa._pages import PHONE, ROOT, blobs, dump_indexeddb, new_context, pending, shot, sign_in, unlock, watch
+from tests.pwa._pages import (
+    PHONE,
+    ROOT,
+    blobs,
+    dump_indexeddb,
+    new_context,
+    offline_ready,
+    pending,
+    shot,
+    sign_in,
+    unlock,
+    watch,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -98,7 +110,7 @@ def test_offline_capture_survives_a_reload_syncs_and_only_the_dsl_can_read_it(
         page = context.new_page()
         watch(page, problems)
         sign_in(page, school)
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        offline_ready(page)
         shot(page, "phone-capture-empty")
 
         context.set_offline(True)

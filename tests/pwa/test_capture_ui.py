@@ -13,7 +13,19 @@ from playwright.sync_api import expect
 
 from tests.pwa import _pages as ui
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveSchool, LiveServer
-from tests.pwa._pages import PHONE, TABLET, axe, dump_indexeddb, new_context, open_app, pending, shot, sign_in, unlock
+from tests.pwa._pages import (
+    PHONE,
+    TABLET,
+    axe,
+    dump_indexeddb,
+    new_context,
+    offline_ready,
+    open_app,
+    pending,
+    shot,
+    sign_in,
+    unlock,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -212,7 +224,7 @@ def test_on_a_shared_tablet_entries_wait_for_their_author_and_an_update_keeps_th
     try:
         page = context.new_page()
         sign_in(page, school)
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        offline_ready(page)
         context.set_offline(True)
         page.wait_for_selector("#net-state[data-state=offline]")
         page.fill("#pupil-search", "ada")

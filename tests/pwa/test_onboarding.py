@@ -181,10 +181,7 @@ def test_invite_join_with_recovery_key_and_totp_then_read_a_granted_class(
         shot(page, f"{size}-recover")
         page.fill("#recover-totp", fresh_code_for(server, school, login, secret))
         page.click("#recover-submit")
-        page.wait_for_function(
-            "() => !document.querySelector('#screen-capture').hidden"
-            " || /[^.…]$/.test(document.querySelector('#recover-message').textContent)"
-        )
+        page.wait_for_selector("#recover-form[data-state=done], #recover-form[data-state=failed]", state="attached")
         assert page.inner_text("#recover-message") == ""
         page.click("#nav-inbox")
         page.wait_for_selector(f"#inbox-list [data-concern]:has-text('{marker}')")  # every grant kept

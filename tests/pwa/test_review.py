@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.pwa._live import LiveSchool, LiveServer
-from tests.pwa._pages import PHONE, TABLET, new_context, shot, sign_in, unlock, watch
+from tests.pwa._pages import PHONE, TABLET, new_context, offline_ready, shot, sign_in, unlock, watch
 from tests.pwa._review import log_concern, pupil_hex, review_school, sign_in_reader, write_as_dsl
 
 if TYPE_CHECKING:
@@ -276,7 +276,7 @@ def test_a_dsl_reads_the_inbox_and_a_concern_offline_after_a_reload(
         page = context.new_page()
         sign_in_reader(page, server, school, "dsl")
         watch(page, problems)
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        offline_ready(page)
         _open_inbox(page)
         page.wait_for_selector(f"#inbox-list [data-concern='{concern}']")
         context.set_offline(True)

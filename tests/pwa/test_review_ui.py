@@ -165,11 +165,13 @@ def test_review_views_pass_axe_fit_the_screen_and_print_an_audited_chronology(
         dsl.select_option("#chronology-kind", "")
         expect(entries).to_have_count(5)
 
-        dsl.evaluate("() => { window.__printed = 0; window.print = () => { window.__printed += 1; }; }")
+        dsl.evaluate(  # a stand-in for the print dialog that leaves a mark a selector wait can see
+            "() => { let n = 0; window.print = () => { document.documentElement.dataset.printed = String(++n); }; }"
+        )
         with dsl.expect_response(lambda r: r.url.endswith("/api/v1/audit") and r.request.method == "POST") as sent:
             dsl.click("#chronology-print")
         assert sent.value.ok
-        dsl.wait_for_function("() => window.__printed === 1")
+        dsl.wait_for_selector("html[data-printed='1']", state="attached")
         dsl.emulate_media(media="print")
         head = dsl.inner_text(".print-head")
         assert "Chronology of Ada Fernsby" in head and "by Fictional DSL" in head and "Printed" in head

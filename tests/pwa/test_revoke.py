@@ -19,7 +19,7 @@ from crypto import envelope as env
 from sync.events import decode
 from sync.protocol import b64d, b64e
 from tests.pwa._live import LiveSchool, LiveServer
-from tests.pwa._pages import PHONE, new_context, pending, shot, sign_in, watch
+from tests.pwa._pages import PHONE, new_context, offline_ready, pending, shot, sign_in, watch
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -46,7 +46,7 @@ def test_a_device_revoked_while_offline_hands_over_its_entry_and_wipes_on_reconn
         page = context.new_page()
         watch(page, problems)
         sign_in(page, school)
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        offline_ready(page)
         context.set_offline(True)
         page.wait_for_selector("#net-state[data-state=offline]")
         page.fill("#pupil-search", "Ada")

@@ -70,6 +70,7 @@ function showUpdate() {
 async function registerWorker() {
   if (!('serviceWorker' in navigator)) return;
   const registration = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  void signalOfflineReady();
   const watch = (/** @type {ServiceWorker | null} */ worker) => {
     if (!worker) return;
     const check = () => {
@@ -91,6 +92,16 @@ async function registerWorker() {
     waiting.postMessage({ type: 'skip-waiting' });
   });
   setInterval(() => void registration.update().catch(() => undefined), 30 * 60_000);
+}
+
+/** Mark the page once a service worker controls it, so the app (and its tests) know it will start with the
+ * network off: `<html data-offline="ready">`. Waits on the worker's own events, never on polling. */
+async function signalOfflineReady() {
+  await navigator.serviceWorker.ready;
+  if (!navigator.serviceWorker.controller) {
+    await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+  }
+  document.documentElement.dataset.offline = 'ready';
 }
 
 async function requestSend() {

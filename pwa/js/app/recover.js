@@ -49,6 +49,18 @@ export class RecoverScreen {
   }
 
   async submit() {
+    const form = byId('recover-form', HTMLFormElement);
+    form.dataset.state = 'working';
+    try {
+      form.dataset.state = await this.attempt() ? 'done' : 'failed';
+    } catch (error) {
+      form.dataset.state = 'failed';
+      throw error;
+    }
+  }
+
+  /** @returns {Promise<boolean>} whether the new password was set and the person signed in */
+  async attempt() {
     const message = byId('recover-message', HTMLElement);
     const button = byId('recover-submit', HTMLButtonElement);
     const login = byId('recover-login', HTMLInputElement).value.trim();
@@ -61,26 +73,26 @@ export class RecoverScreen {
       school = schoolId(byId('recover-school', HTMLInputElement).value);
     } catch {
       message.textContent = 'The school code is not right. Ask your school office for it.';
-      return;
+      return false;
     }
     const strength = passwordStrength(password.value, [login]);
     if (!login || !key.value.trim()) {
       message.textContent = 'Enter your username and your recovery key.';
-      return;
+      return false;
     }
     if (!strength.ok) {
       message.textContent = strength.hint;
-      return;
+      return false;
     }
     if (password.value !== again.value) {
       message.textContent = 'The two passwords are not the same. Type them again.';
-      return;
+      return false;
     }
     const known = (await this.hooks.store.accounts()).find((a) => a.login === login && hex(a.schoolId) === hex(school));
     if (known && await this.hooks.store.pendingCount(hex(known.deviceId))) {
       message.textContent = 'Entries written with your old password are still waiting to send from this device. '
         + 'Unlock with your old password first if you can, or ask the safeguarding team for help.';
-      return;
+      return false;
     }
     button.disabled = true;
     message.textContent = 'Checking your recovery key and making your new keys…';
@@ -96,9 +108,11 @@ export class RecoverScreen {
       for (const input of [key, password, again, totp]) input.value = '';
       message.textContent = '';
       await this.hooks.started(session);
+      return true;
     } catch (error) {
       message.textContent = explain(error);
       if (!message.textContent) throw error;
+      return false;
     } finally {
       button.disabled = false;
     }
