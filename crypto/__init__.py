@@ -7,6 +7,7 @@ below, which choose what is bound, checked and refused. ``crypto.envelope`` is u
 
 from . import envelope
 from .account import AccountKeys, KdfParams, derive_account, sign_challenge, verify_challenge
+from .approval import Approval, sign_approval, verify_approval
 from .bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
 from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
 from .directory import SignedDirectory, directory_signing_key, fingerprint, sign_directory, verify_directory
@@ -18,9 +19,11 @@ from .errors import (
     NoKey,
     ParametersBelowFloor,
     Rollback,
+    Unapproved,
     UnsupportedVersion,
 )
-from .grant import GrantInfo, make_grant, open_grant, read_grant
+from .grant import GrantInfo, make_grant, open_grant, read_grant, verify_grant
+from .identity import sign_identity_binding, verify_identity_binding
 from .keys import BoxKeyPair, SecretKey, SigningKey
 from .local import local_key, open_local, seal_local
 from .recovery import (
@@ -47,6 +50,9 @@ __all__ = [
     "IdentityKeys",
     "open_bundle",
     "seal_bundle",
+    "Approval",
+    "sign_approval",
+    "verify_approval",
     "SignedDirectory",
     "directory_signing_key",
     "fingerprint",
@@ -64,11 +70,15 @@ __all__ = [
     "NoKey",
     "ParametersBelowFloor",
     "Rollback",
+    "Unapproved",
     "UnsupportedVersion",
     "GrantInfo",
     "make_grant",
     "open_grant",
     "read_grant",
+    "verify_grant",
+    "sign_identity_binding",
+    "verify_identity_binding",
     "BoxKeyPair",
     "SecretKey",
     "SigningKey",

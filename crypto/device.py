@@ -12,7 +12,14 @@ from ._codec import Reader, Writer
 from .errors import Malformed, UnsupportedVersion
 from .keys import SigningKey
 
-__all__ = ["DeviceCert", "make_device_cert", "verify_device_cert", "sign_device_auth", "verify_device_auth"]
+__all__ = [
+    "DeviceCert",
+    "make_device_cert",
+    "make_device_cert_bytes",
+    "verify_device_cert",
+    "sign_device_auth",
+    "verify_device_auth",
+]
 
 VERSION = 1
 CERT_BYTES = 1 + 16 * 3 + 32 + 8 + p.SIGNATURE_BYTES
@@ -28,14 +35,26 @@ class DeviceCert:
     created_ms: int
 
 
-def make_device_cert(identity: SigningKey, cert: DeviceCert) -> bytes:
-    """Sign ``cert`` with the user's identity Ed25519 key; 153 bytes."""
-    body = (
+def _cert_body(cert: DeviceCert) -> bytes:
+    return (
         Writer().u8(VERSION).id(cert.school_id, "school id").id(cert.user_id, "user id")
         .id(cert.device_id, "device id").fixed(cert.device_pk, 32, "device public key")
         .u64(cert.created_ms).getvalue()
     )
+
+
+def make_device_cert(identity: SigningKey, cert: DeviceCert) -> bytes:
+    """Sign ``cert`` with the user's identity Ed25519 key; 153 bytes."""
+    body = _cert_body(cert)
     return body + identity.sign(p.ctx(_CTX) + body)
+
+
+def make_device_cert_bytes(cert: DeviceCert, signature: bytes) -> bytes:
+    """A certificate's bytes from its fields and signature (the signed directory carries only those two
+    that the rest of the device's entry does not already hold). Not checked: ``verify_device_cert`` is."""
+    if len(signature) != p.SIGNATURE_BYTES:
+        raise Malformed(f"a certificate signature is {p.SIGNATURE_BYTES} bytes, not {len(signature)}")
+    return _cert_body(cert) + signature
 
 
 def verify_device_cert(data: bytes, identity_public: bytes) -> DeviceCert:

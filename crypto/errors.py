@@ -16,6 +16,7 @@ __all__ = [
     "UnsupportedVersion",
     "ParametersBelowFloor",
     "Rollback",
+    "Unapproved",
 ]
 
 
@@ -63,3 +64,10 @@ class Rollback(CryptoError):
     """A signed directory version that is not newer than the one already accepted, or does not chain."""
 
     code = "rollback"
+
+
+class Unapproved(CryptoError):
+    """A signed directory version that widens who can read without a safeguarding keyholder's approval, or
+    changes what may never change (a listed key swapped or dropped, a revoked device or a leaver back)."""
+
+    code = "unapproved"

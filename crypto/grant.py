@@ -15,7 +15,7 @@ from .errors import DecryptionFailed, Malformed, NoKey, UnsupportedVersion
 from .keys import BoxKeyPair, SigningKey
 from .wrap import WRAP_BYTES, unwrap_key, wrap_key
 
-__all__ = ["GrantInfo", "make_grant", "open_grant", "read_grant"]
+__all__ = ["GrantInfo", "make_grant", "open_grant", "read_grant", "verify_grant"]
 
 VERSION = 1
 BODY_BYTES = 1 + 16 + 16 + 4 + 16 + 16 + 8
@@ -75,6 +75,13 @@ def read_grant(data: bytes) -> tuple[GrantInfo, bytes, bytes, bytes]:
     signature = r.take(p.SIGNATURE_BYTES, "signature")
     r.end()
     return info, signed, wrap, signature
+
+
+def verify_grant(data: bytes, granter_device_pk: bytes) -> GrantInfo:
+    """Parse a grant and check its granter device's signature (what a server can check without any key)."""
+    info, signed, _, signature = read_grant(data)
+    p.verify(granter_device_pk, p.ctx("cairn/v1/grant/sig") + signed, signature, "verifying grant")
+    return info
 
 
 def open_grant(

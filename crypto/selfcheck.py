@@ -13,6 +13,7 @@ from typing import Any
 from . import envelope as env
 from ._random import inject
 from .account import KdfParams, derive_account, sign_challenge, verify_challenge
+from .approval import encode_item, item_from_json, sign_approval, verify_approval
 from .bundle import IdentityKeys, open_bundle, seal_bundle
 from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
 from .directory import (
@@ -32,6 +33,7 @@ from .directory import (
 )
 from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
+from .identity import sign_identity_binding, verify_identity_binding
 from .keys import BoxKeyPair, SecretKey, SigningKey
 from .local import local_key, open_local, seal_local
 from .recovery import (
@@ -45,9 +47,20 @@ from .recovery import (
 from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
 from .wrap import unwrap_key, wrap_key
 
-__all__ = ["check_vector", "SelfCheckFailed", "EXPECTS"]
+__all__ = ["check_vector", "SelfCheckFailed", "EXPECTS", "RULE_FOLDERS"]
 
-EXPECTS = ("success", "parse_failure", "auth_failure", "bad_signature", "no_key", "unsupported_version", "rollback")
+RULE_FOLDERS = frozenset({"fold", "entitlement"})  # vectors of rules, not constructions: run by tests/sync
+
+EXPECTS = (
+    "success",
+    "parse_failure",
+    "auth_failure",
+    "bad_signature",
+    "no_key",
+    "unsupported_version",
+    "rollback",
+    "unapproved",
+)
 
 
 class SelfCheckFailed(Exception):
@@ -241,8 +254,9 @@ def content_from_json(raw: Mapping[str, Any]) -> DirectoryContent:
     b = bytes.fromhex
     return DirectoryContent(
         tuple(DirAccount(b(a["id"]), tuple(a["roles"]), b(a["identity_x25519_pk"]), b(a["identity_ed25519_pk"]),
-                         a["left"], a["login"], a["display_name"]) for a in raw["accounts"]),
-        tuple(DirDevice(b(d["id"]), b(d["user_id"]), b(d["public_key"]), d["revoked"]) for d in raw["devices"]),
+                         b(a["binding"]), a["left"], a["login"], a["display_name"]) for a in raw["accounts"]),
+        tuple(DirDevice(b(d["id"]), b(d["user_id"]), b(d["public_key"]), d["certified_ms"], b(d["cert_signature"]),
+                        d["revoked"]) for d in raw["devices"]),
         tuple(DirKey(b(k["id"]), k["version"], k["purpose"], b(k["public_key"]), k["current"])
               for k in raw["reader_keys"]),
         tuple(DirPupil(b(x["id"]), b(x["reader_key_id"])) for x in raw["pupils"]),
@@ -258,7 +272,8 @@ def _directory(i: _In, out: Mapping[str, Any]) -> None:
         _same("content bytes", encode_content(content).hex(), out["content_bytes"])
         made = sign_directory(directory_signing_key(BoxKeyPair(i.b("signing_reader_sk"))), school_id=school,
                               version=i.n("version"), prev_hash=i.b("prev_hash"), created_ms=i.n("created_ms"),
-                              next_signing_pk=i.b("next_signing_pk"), content=content)
+                              next_signing_pk=i.b("next_signing_pk"), content=content,
+                              approvals=[bytes.fromhex(a) for a in i.raw["approvals"]])
         _same("signed directory", made.hex(), i.s("signed"))
     previous = read_directory(i.b("previous")) if i.raw.get("previous") else None
     d = verify_directory(i.b("signed"), school, i.b("pinned_pk"), previous)
@@ -266,6 +281,29 @@ def _directory(i: _In, out: Mapping[str, Any]) -> None:
         _same("signing key", d.signing_pk.hex(), out["signing_pk"])
         _same("hash", directory_hash(i.b("signed")).hex(), out["hash"])
         _same("fingerprint", fingerprint(school, d.signing_pk), out["fingerprint"])
+
+
+def _approval(i: _In, out: Mapping[str, Any]) -> None:
+    if out:
+        items = [item_from_json(x, lambda v, _name: bytes.fromhex(v)) for x in i.raw["items"]]
+        _same("item bytes", [encode_item(x).hex() for x in items], out["item_bytes"])
+        made = sign_approval(SigningKey(i.b("device_seed")), school_id=i.b("school_id"), approval_id=i.b("approval_id"),
+                             base_version=i.n("base_version"), base_hash=i.b("base_hash"),
+                             approver_user=i.b("approver_user"), approver_device=i.b("approver_device"),
+                             created_ms=i.n("created_ms"), items=items)
+        _same("approval", made.hex(), out["approval"])
+    approval = verify_approval(i.b("approval"), i.b("school_id"), i.b("device_pk"))
+    if out:
+        _same("items", [encode_item(x).hex() for x in approval.items], out["item_bytes"])
+
+
+def _identity_binding(i: _In, out: Mapping[str, Any]) -> None:
+    if out:
+        made = sign_identity_binding(SigningKey(i.b("identity_ed25519_seed")), i.b("school_id"), i.b("user_id"),
+                                     i.b("identity_x25519_pk"))
+        _same("binding", made.hex(), out["binding"])
+    verify_identity_binding(i.b("binding"), i.b("identity_ed25519_pk"), i.b("school_id"), i.b("user_id"),
+                            i.b("identity_x25519_pk"))
 
 
 _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
@@ -283,6 +321,8 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "roster": _roster,
     "local": _local,
     "directory": _directory,
+    "approval": _approval,
+    "identity_binding": _identity_binding,
 }
 
 

@@ -7,22 +7,33 @@ can never publish a reader key or a grant, so running the school gives no read a
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from crypto import CryptoError, KdfParams, read_grant, verify_device_cert, verify_roster_entry
-from crypto import _primitives as primitives
+from crypto import (
+    CryptoError,
+    KdfParams,
+    verify_device_cert,
+    verify_grant,
+    verify_identity_binding,
+    verify_roster_entry,
+)
 from crypto.bundle import SEALED_BYTES
 from crypto.grant import GRANT_BYTES
+from sync import entitlement as rules
 from sync.protocol import b64e
 
 from . import api_directory, api_recovery, api_review, api_staff
 from ._body import Body
 from ._staff_csv import StaffCsvError, StaffRow
 from .accounts import Principal, hash_token
+from .auth import FOUNDER, KEYHOLDER, PUBLIC, SIGNED_IN, ApiRoute, bearer, principal
+from .auth import routes as auth_routes
 from .errors import ApiError
 from .models import (
     READING_ROLES,
@@ -48,16 +59,6 @@ ID = 16
 INVITE_MS = 14 * 24 * 3600 * 1000
 LOGIN = r"[A-Za-z0-9._@+-]{1,200}"
 PURPOSE = r"group:[a-z][a-z0-9_-]{0,40}|roster:staff|roster:sensitive|signing:directory"
-
-
-async def _principal(request: Request, *roles: str) -> Principal:
-    header = request.headers.get("authorization", "")
-    if not header.startswith("Bearer "):
-        raise ApiError("unauthenticated", "send the session token as 'Authorization: Bearer ...'")
-    principal = await request.app.state.services.accounts.principal(header[7:])
-    if roles and not principal.has(*roles):
-        raise ApiError("forbidden", f"this needs one of the roles: {', '.join(roles)}")
-    return principal
 
 
 def _engine(request: Request):  # type: ignore[no-untyped-def]
@@ -104,11 +105,9 @@ async def certify_device(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    principal = await _principal(request)
-    await request.app.state.services.accounts.sign_out(request.headers["authorization"][7:])
-    await request.app.state.services.audit(
-        principal.school_id, "sign_out", user=principal.user_id, device=principal.device_id
-    )
+    p = principal(request)
+    await request.app.state.services.accounts.sign_out(bearer(request))
+    await request.app.state.services.audit(p.school_id, "sign_out", user=p.user_id, device=p.device_id)
     return Response(status_code=204)
 
 
@@ -123,6 +122,7 @@ async def register(request: Request) -> Response:
             "login_pk",
             "identity_x25519_pk",
             "identity_ed25519_pk",
+            "identity_binding",
             "bundle",
             "recovery_bundle",
             "recovery_auth_pk",
@@ -137,6 +137,7 @@ async def register(request: Request) -> Response:
         name: body.bytes(name, 32)
         for name in ("login_pk", "identity_x25519_pk", "identity_ed25519_pk", "recovery_auth_pk", "device_pk")
     }
+    binding = body.bytes("identity_binding", 64)
     bundle, recovery = body.bytes("bundle", SEALED_BYTES), body.bytes("recovery_bundle", SEALED_BYTES)
     device_id, cert = body.bytes("device_id", ID), body.bytes("device_cert", 153)
     body.done()
@@ -148,6 +149,11 @@ async def register(request: Request) -> Response:
         certified = verify_device_cert(cert, keys["identity_ed25519_pk"])
     except CryptoError as exc:
         raise ApiError("invalid_request", f"device certificate: {exc}", {"device_cert": exc.code}) from None
+    try:
+        verify_identity_binding(binding, keys["identity_ed25519_pk"], school_id, certified.user_id,
+                                keys["identity_x25519_pk"])
+    except CryptoError as exc:
+        raise ApiError("invalid_request", f"identity binding: {exc}", {"identity_binding": exc.code}) from None
     async with _engine(request).begin() as conn:
         invite = (
             await conn.execute(
@@ -182,6 +188,7 @@ async def register(request: Request) -> Response:
                     login_pk=keys["login_pk"],
                     identity_x25519_pk=keys["identity_x25519_pk"],
                     identity_ed25519_pk=keys["identity_ed25519_pk"],
+                    identity_binding=binding,
                     bundle=bundle,
                     recovery_bundle=recovery,
                     recovery_auth_pk=keys["recovery_auth_pk"],
@@ -223,25 +230,47 @@ def pyotp_secret() -> str:
     return pyotp.random_base32()
 
 
-# --- the school's directory, keys and grants ----------------------------------------------------
+# --- the school's keys, pupils and grants ----------------------------------------------------------
 
 
 async def publish_keys(request: Request) -> Response:
-    """A safeguarding keyholder's device publishes new group reader keys (public halves only)."""
-    p = await _principal(request, "safeguarding")
-    body = await Body.read(request, {"keys"})
+    """New group or roster reader keys (their first versions, public halves only), with this device's own
+    grants of them, in one transaction. Each purpose has one key id, fixed when it is first published; a
+    new version is a rotation (``POST /api/v1/keys/rotate``). An approved keyholder, or the founding
+    account before the school's first directory version."""
+    p = principal(request)
+    body = await Body.read(request, {"keys", "grants"})
     rows = []
     for n, item in enumerate(body.list("keys", 100)):
-        if not isinstance(item, dict) or item.get("purpose") is None:
+        if not isinstance(item, dict) or not isinstance(item.get("purpose"), str):
             body.errors[f"keys[{n}]"] = "invalid"
             continue
         rows.append(_key_row(body, p.school_id, item, f"keys[{n}]", PURPOSE))
+    raws = [body.decode(f"grants[{n}]", g, GRANT_BYTES) for n, g in enumerate(body.list("grants", 1000))]
+    for n, row in enumerate(rows):
+        if row["version"] != 1:
+            body.errors[f"keys[{n}].version"] = "first_version_is_1"
     body.done()
-    await _insert(request, ReaderKey, rows)
-    await request.app.state.services.audit(
-        p.school_id, "keys.publish", user=p.user_id, device=p.device_id, target=str(len(rows))
-    )
-    return JSONResponse({"published": len(rows)}, status_code=201)
+    services = request.app.state.services
+    async with _engine(request).begin() as conn:
+        taken = {
+            r[0]
+            for r in await conn.execute(
+                select(ReaderKey.purpose).where(
+                    ReaderKey.school_id == p.school_id, ReaderKey.purpose.in_([r["purpose"] for r in rows])
+                )
+            )
+        }
+        if taken or len({r["purpose"] for r in rows}) != len(rows):
+            raise ApiError("key_pinned", "each purpose has one key, fixed when first published: rotate it instead",
+                           {"keys": "purpose_taken"})
+        await _insert_rows(conn, ReaderKey, rows)
+        made = {(r["id"], 1) for r in rows}
+        view = await services.authority.view(conn, p.school_id)
+        grants = [await _check_grant(conn, p, raw, n, view, made) for n, raw in enumerate(raws)]
+        await _insert_rows(conn, Grant, grants)
+    await services.audit(p.school_id, "keys.publish", user=p.user_id, device=p.device_id, target=str(len(rows)))
+    return JSONResponse({"published": len(rows), "stored": len(grants)}, status_code=201)
 
 
 def _key_row(body: Body, school_id: bytes, item: dict, where: str, purpose_pattern: str) -> dict:
@@ -249,8 +278,6 @@ def _key_row(body: Body, school_id: bytes, item: dict, where: str, purpose_patte
     if type(version) is not int or not 1 <= version < 2**31:
         body.errors[f"{where}.version"] = "invalid"
     purpose = item.get("purpose", "pupil")
-    import re
-
     if not isinstance(purpose, str) or not re.fullmatch(purpose_pattern, purpose):
         body.errors[f"{where}.purpose"] = "invalid"
     return {
@@ -267,25 +294,34 @@ def _key_row(body: Body, school_id: bytes, item: dict, where: str, purpose_patte
 async def _insert(request: Request, model: type, rows: list[dict]) -> None:
     if not rows:
         return
+    async with _engine(request).begin() as conn:
+        await _insert_rows(conn, model, rows)
+
+
+async def _insert_rows(conn, model: type, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    if not rows:
+        return
     try:
-        async with _engine(request).begin() as conn:
-            await conn.execute(insert(model), rows)
-    except IntegrityError:
+        await conn.execute(insert(model), rows)
+    except IntegrityError:  # the transaction rolls back as the error leaves it: nothing is half-written
         raise ApiError("conflict", "some of these already exist") from None
 
 
 async def add_pupils(request: Request) -> Response:
-    """A safeguarding keyholder's device adds pupils (pseudonymous ids) with their reader keys."""
-    p = await _principal(request, "safeguarding")
-    body = await Body.read(request, {"pupils"})
+    """An approved keyholder's device adds pupils (pseudonymous ids) with their reader keys and its own
+    grants of them, in one transaction; the pupils reach the directory with that keyholder's approval."""
+    p = principal(request)
+    body = await Body.read(request, {"pupils", "grants"})
     pupils, keys = [], []
     for n, item in enumerate(body.list("pupils", 1000)):
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or not isinstance(item.get("reader_key"), dict):
             body.errors[f"pupils[{n}]"] = "invalid"
             continue
         key = _key_row(
-            body, p.school_id, {**item.get("reader_key", {}), "purpose": "pupil"}, f"pupils[{n}].reader_key", "pupil"
+            body, p.school_id, {**item["reader_key"], "purpose": "pupil"}, f"pupils[{n}].reader_key", "pupil"
         )
+        if key["version"] != 1:
+            body.errors[f"pupils[{n}].reader_key.version"] = "first_version_is_1"
         keys.append(key)
         pupils.append(
             {
@@ -295,80 +331,64 @@ async def add_pupils(request: Request) -> Response:
                 "created_ms": now_ms(),
             }
         )
+    raws = [body.decode(f"grants[{n}]", g, GRANT_BYTES) for n, g in enumerate(body.list("grants", 1000))]
     body.done()
-    await _insert(request, ReaderKey, keys)
-    await _insert(request, Pupil, pupils)
-    await request.app.state.services.audit(
-        p.school_id, "pupils.add", user=p.user_id, device=p.device_id, target=str(len(pupils))
-    )
-    return JSONResponse({"added": len(pupils)}, status_code=201)
+    services = request.app.state.services
+    async with _engine(request).begin() as conn:
+        await _insert_rows(conn, ReaderKey, keys)
+        await _insert_rows(conn, Pupil, pupils)
+        view = await services.authority.view(conn, p.school_id)
+        grants = [await _check_grant(conn, p, raw, n, view, {(k["id"], 1) for k in keys}) for n, raw in enumerate(raws)]
+        await _insert_rows(conn, Grant, grants)
+    await services.audit(p.school_id, "pupils.add", user=p.user_id, device=p.device_id, target=str(len(pupils)))
+    return JSONResponse({"added": len(pupils), "stored": len(grants)}, status_code=201)
 
 
 async def put_grants(request: Request) -> Response:
-    """Grants made by this device. The server checks what it can without any key: the granter is this
-    device, the signature holds, the granter holds the key (or founds it), and the member's roles fit."""
-    p = await _principal(request)
+    """Grants made by an approved keyholder's device. The server checks what it can without any key: the
+    granter is this device, the signature holds, it holds the key version, that version is listed in the
+    signed directory, and the member may hold the key by the signed roles and classes."""
+    p = principal(request)
     body = await Body.read(request, {"grants"})
     raws = [body.decode(f"grants[{n}]", g, GRANT_BYTES) for n, g in enumerate(body.list("grants", 1000))]
     body.done()
-    rows = []
+    services = request.app.state.services
     async with _engine(request).begin() as conn:
-        for n, raw in enumerate(raws):
-            rows.append(await _check_grant(conn, p, raw, n))
-        try:
-            await conn.execute(insert(Grant), rows)
-        except IntegrityError:
-            raise ApiError("conflict", "a grant for this key version and member already exists") from None
-    await request.app.state.services.audit(
-        p.school_id, "grants.add", user=p.user_id, device=p.device_id, target=str(len(rows))
-    )
+        view = await services.authority.view(conn, p.school_id)
+        rows = [await _check_grant(conn, p, raw, n, view) for n, raw in enumerate(raws)]
+        await _insert_rows(conn, Grant, rows)
+    await services.audit(p.school_id, "grants.add", user=p.user_id, device=p.device_id, target=str(len(rows)))
     return JSONResponse({"stored": len(rows)}, status_code=201)
 
 
-async def _check_grant(conn, p: Principal, raw: bytes, n: int) -> dict:  # type: ignore[no-untyped-def]
+async def _check_grant(  # type: ignore[no-untyped-def]
+    conn, p: Principal, raw: bytes, n: int, view: rules.View,
+    making: set[tuple[bytes, int]] = frozenset(),  # type: ignore[assignment]
+    making_for: set[bytes] | None = None,
+) -> dict:
+    """One grant of this device. A key version in ``making`` (made in this very request) may be sealed only
+    to the granter itself, or to ``making_for`` (a rotation: the members the signed directory entitles);
+    any other must be one the granter holds, listed in the view, for a member the rules entitle. So a key
+    version nobody holds can be granted only by the device that made it."""
     where = {f"grants[{n}]": "invalid_grant"}
     try:
-        info, signed, _, signature = read_grant(raw)
-        primitives.verify(p.device_pk, primitives.ctx("cairn/v1/grant/sig") + signed, signature, "grant")
+        info = verify_grant(raw, p.device_pk)
     except CryptoError as exc:
         raise ApiError("invalid_grant", f"grant {n}: {exc}", where) from None
     if info.school_id != p.school_id or info.granter_device != p.device_id:
         raise ApiError("invalid_grant", f"grant {n} was not made by this device for this school", where)
-    key = (
-        await conn.execute(
-            select(ReaderKey.purpose).where(
-                ReaderKey.school_id == p.school_id,
-                ReaderKey.id == info.reader_key_id,
-                ReaderKey.version == info.reader_version,
-            )
-        )
-    ).first()
-    if key is None:
-        raise ApiError("unknown_key", f"grant {n} is for a reader key this school does not list", where)
-    holders = {
-        bytes(r[0])
-        for r in await conn.execute(
-            select(Grant.member_id).where(
-                Grant.school_id == p.school_id,
-                Grant.reader_key_id == info.reader_key_id,
-                Grant.reader_version == info.reader_version,
-                Grant.revoked_ms.is_(None),
-            )
-        )
-    }
-    if p.user_id not in holders and not (not holders and p.has("safeguarding")):
-        raise ApiError("invalid_grant", f"grant {n}: the granter does not hold this key", where)
-    member = (
-        await conn.execute(
-            select(Account.roles).where(
-                Account.school_id == p.school_id, Account.id == info.member_id, Account.left_ms.is_(None)
-            )
-        )
-    ).first()
-    if member is None:
-        raise ApiError("invalid_grant", f"grant {n} is for someone not in this school", where)
-    if not await _may_hold(conn, p.school_id, info.member_id, set(member[0].split()), key[0], info.reader_key_id):
-        raise ApiError("forbidden", f"grant {n}: the member's roles do not allow this key", where)
+    key = (info.reader_key_id, info.reader_version)
+    if key in making:
+        if info.member_id not in (making_for if making_for is not None else {p.user_id}):
+            raise ApiError("forbidden", f"grant {n}: a key made just now is sealed to its maker only", where)
+    else:
+        if info.reader_version not in view.versions.get(info.reader_key_id, ()):
+            raise ApiError("unknown_key", f"grant {n} is for a reader key version the signed directory does not list",
+                           where)
+        if info.reader_version not in view.held(info.reader_key_id, p.user_id):
+            raise ApiError("invalid_grant", f"grant {n}: the granter does not hold this key", where)
+        if not rules.may_hold(view, info.member_id, info.reader_key_id):
+            raise ApiError("forbidden", f"grant {n}: the member's approved roles do not allow this key", where)
     return {
         "school_id": p.school_id,
         "reader_key_id": info.reader_key_id,
@@ -380,40 +400,8 @@ async def _check_grant(conn, p: Principal, raw: bytes, n: int) -> dict:  # type:
     }
 
 
-async def _may_hold(conn, school_id: bytes, member_id: bytes, roles: set[str], purpose: str, key_id: bytes) -> bool:  # type: ignore[no-untyped-def]
-    """The server's wall, mirroring the keys: who may hold which reader key."""
-    if purpose == "roster:staff":
-        return True
-    if purpose == "roster:sensitive":
-        return bool(roles - {"contributor"})
-    if "safeguarding" in roles:
-        return True
-    if purpose == "group:safeguarding":
-        return False
-    if purpose == "group:sen":
-        return "sen" in roles
-    if purpose == "pupil" and "teacher" in roles:
-        row = (
-            await conn.execute(
-                select(ClassTeacher.class_id)
-                .join(
-                    ClassPupil,
-                    (ClassPupil.school_id == ClassTeacher.school_id) & (ClassPupil.class_id == ClassTeacher.class_id),
-                )
-                .join(Pupil, (Pupil.school_id == ClassPupil.school_id) & (Pupil.id == ClassPupil.pupil_id))
-                .where(
-                    ClassTeacher.school_id == school_id,
-                    ClassTeacher.user_id == member_id,
-                    Pupil.reader_key_id == key_id,
-                )
-            )
-        ).first()
-        return row is not None
-    return False
-
-
 async def my_grants(request: Request) -> Response:
-    p = await _principal(request)
+    p = principal(request)
     async with _engine(request).connect() as conn:
         rows = (
             await conn.execute(
@@ -428,7 +416,7 @@ async def my_grants(request: Request) -> Response:
 async def revoke_device(request: Request) -> Response:
     """Revoke a device at once: its sessions end and its open sockets are told and closed. Its owner
     may revoke it (a lost tablet), and so may an admin."""
-    p = await _principal(request)
+    p = principal(request)
     body = await Body.read(request, {"device_id"})
     device_id = body.bytes("device_id", ID)
     body.done()
@@ -461,7 +449,7 @@ async def revoke_device(request: Request) -> Response:
 async def put_roster(request: Request) -> Response:
     """Roster entries sealed by this device (an admin's or a safeguarding keyholder's); the newest entry
     for a pupil under a roster key replaces the older one."""
-    p = await _principal(request, "admin", "safeguarding")
+    p = principal(request)
     body = await Body.read(request, {"entries"})
     raws = [body.decode(f"entries[{n}]", e, max_len=20_000) for n, e in enumerate(body.list("entries", 1000))]
     body.done()
@@ -518,7 +506,7 @@ async def put_roster(request: Request) -> Response:
 async def get_roster(request: Request) -> Response:
     """The sealed roster: every signed-in staff member gets the staff roster; the sensitive one (dates of
     birth and flags) is not sent to contributors, mirroring who holds its key."""
-    p = await _principal(request)
+    p = principal(request)
     allowed = ["roster:staff"] + (["roster:sensitive"] if p.roles - {"contributor"} else [])
     async with _engine(request).connect() as conn:
         rows = (
@@ -542,8 +530,8 @@ async def get_roster(request: Request) -> Response:
 async def invite(request: Request) -> Response:
     """Invite one person: login (often their email), display name, roles, and the classes (by label) they
     will teach. Refused if they are on the staff already or hold a pending invitation."""
-    p = await _principal(request, "admin")
-    body = await Body.read(request, {"login", "display_name", "roles", "classes"})
+    p = principal(request)
+    body = await Body.read(request, {"login", "display_name", "roles", "classes", "reason"})
     login, name = body.str("login", pattern=LOGIN), body.str("display_name")
     roles, classes = body.data.get("roles"), body.data.get("classes", [])
     if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
@@ -552,10 +540,15 @@ async def invite(request: Request) -> Response:
         body.errors["classes"] = "a list of class labels"
     elif classes and isinstance(roles, list) and "teacher" not in roles:
         body.errors["classes"] = "classes_need_teacher"
+    reason = body.data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 500:
+        body.errors["reason"] = "invalid"
     body.done()
     row = StaffRow(0, name, login, tuple(sorted(set(roles))), tuple(sorted(set(classes))))
     try:
-        (made,) = await invite_staff(_engine(request), p.school_id, [row], field_prefix=False)
+        (made,) = await invite_staff(
+            _engine(request), p.school_id, [row], field_prefix=False, invited_by=p.user_id, reason=reason
+        )
     except StaffCsvError as exc:
         raise ApiError("invalid_request", "this person cannot be invited", exc.fields) from None
     await request.app.state.services.audit(
@@ -566,7 +559,7 @@ async def invite(request: Request) -> Response:
 
 
 async def add_classes(request: Request) -> Response:
-    p = await _principal(request, "admin")
+    p = principal(request)
     body = await Body.read(request, {"classes"})
     rows, pupils, teachers = [], [], []
     for n, item in enumerate(body.list("classes", 200)):
@@ -602,24 +595,22 @@ async def add_classes(request: Request) -> Response:
     return JSONResponse({"added": len(rows)}, status_code=201)
 
 
-ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
-    # path, method, endpoint, roles (None: no session needed; (): any signed-in role)
-    ("/api/v1/sign-in/start", "POST", sign_in_start, None),
-    ("/api/v1/sign-in/finish", "POST", sign_in_finish, None),
-    ("/api/v1/devices/certify", "POST", certify_device, None),
-    ("/api/v1/sign-out", "POST", sign_out, ()),
-    ("/api/v1/devices/revoke", "POST", revoke_device, ()),
-    ("/api/v1/register", "POST", register, None),
-    ("/api/v1/keys", "POST", publish_keys, ("safeguarding",)),
-    ("/api/v1/pupils", "POST", add_pupils, ("safeguarding",)),
-    ("/api/v1/grants", "POST", put_grants, ()),
-    ("/api/v1/grants", "GET", my_grants, ()),
-    ("/api/v1/roster", "POST", put_roster, ("admin", "safeguarding")),
-    ("/api/v1/roster", "GET", get_roster, ()),
-    ("/api/v1/admin/invitations", "POST", invite, ("admin",)),
-    ("/api/v1/admin/classes", "POST", add_classes, ("admin",)),
+ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/v1/sign-in/start", "POST", sign_in_start, PUBLIC),
+    ApiRoute("/api/v1/sign-in/finish", "POST", sign_in_finish, PUBLIC),
+    ApiRoute("/api/v1/devices/certify", "POST", certify_device, PUBLIC),  # a new device's own session
+    ApiRoute("/api/v1/sign-out", "POST", sign_out, SIGNED_IN),
+    ApiRoute("/api/v1/devices/revoke", "POST", revoke_device, SIGNED_IN),  # its owner, or an admin
+    ApiRoute("/api/v1/register", "POST", register, PUBLIC),
+    ApiRoute("/api/v1/keys", "POST", publish_keys, (KEYHOLDER, FOUNDER)),
+    ApiRoute("/api/v1/pupils", "POST", add_pupils, (KEYHOLDER,)),
+    ApiRoute("/api/v1/grants", "POST", put_grants, (KEYHOLDER,)),
+    ApiRoute("/api/v1/grants", "GET", my_grants, SIGNED_IN),
+    ApiRoute("/api/v1/roster", "POST", put_roster, ("admin", KEYHOLDER)),
+    ApiRoute("/api/v1/roster", "GET", get_roster, SIGNED_IN),
+    ApiRoute("/api/v1/admin/invitations", "POST", invite, ("admin",)),
+    ApiRoute("/api/v1/admin/classes", "POST", add_classes, ("admin",)),
 ]
-
 
 ROUTES += api_staff.ROUTES + api_recovery.ROUTES
 ROUTES += api_directory.ROUTES
@@ -632,4 +623,5 @@ ROUTES += api_grants.ROUTES + held.ROUTES
 
 
 def routes() -> list[Route]:
-    return [Route(path, endpoint, methods=[method]) for path, method, endpoint, _ in ROUTES]  # type: ignore[arg-type]
+    """Every API route, each behind the ``allow`` check of its row (server/auth.py)."""
+    return auth_routes([ApiRoute(*r) for r in ROUTES])

@@ -1,9 +1,12 @@
-"""Grants over a school's life: the duties of keyholder devices, approvals, single holders, rotation,
-and the admin routes for role and class changes and for leaving (docs/PROTOCOL.md, "Keyholder duties and leaving").
+"""Grants over a school's life: keyholder duties, approvals, single holders, rotation, and the admin routes
+for role and class changes and for leaving (docs/PROTOCOL.md 13 and 14).
 
-The server never makes a grant and never approves one by itself: it says what is owed (the rules of
-``sync.entitlement`` over roles, classes and the grants it stores) and checks what keyholder devices
-send. An admin changes roles and classes; the keys follow only through a keyholder's device.
+The server never makes a grant and never approves anything: it says what is owed (the rules of
+``sync.entitlement`` over the **signed** roles and classes, server/authority.py) and checks what keyholder
+devices send. An admin's change of roles or classes is a request: it is noted (who, when, why) and waits,
+listed by ``GET /api/v1/approvals``, until a safeguarding keyholder approves it on their own device, which
+signs the approval into the next directory version. A keyholder may also decline it, which undoes the
+request. Narrowing (leaving a class, a group or the school) takes effect at once.
 """
 
 from __future__ import annotations
@@ -13,21 +16,28 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from crypto.approval import item_from_json
+from crypto.directory import DirectoryContent, read_directory, widenings
 from crypto.grant import GRANT_BYTES
 from sync import entitlement as rules
-from sync.protocol import b64e
+from sync.directory import item_key, items_json
+from sync.protocol import b64d, b64e
 
 from ._body import Body
-from .api import _check_grant, _engine, _principal
+from .api import _check_grant, _engine
+from .api_directory import school_state
+from .auth import KEYHOLDER, SIGNED_IN, ApiRoute, principal
 from .errors import ApiError
 from .models import (
     ROLES,
+    AccessRequest,
     Account,
     ClassPupil,
     ClassTeacher,
     Device,
+    DirectoryVersion,
     Grant,
-    PendingGrant,
+    Invitation,
     Pupil,
     ReaderKey,
     RotationDue,
@@ -36,49 +46,11 @@ from .models import (
 )
 from .storage import now_ms
 
-__all__ = ["ROUTES", "school_view", "leave"]
+__all__ = ["ROUTES", "leave", "note_request"]
 
 ID = 16
-DECISIONS = {"approve": "approved", "decline": "declined"}
-
-
-async def school_view(conn, school_id: bytes) -> rules.View:  # type: ignore[no-untyped-def]
-    """The rules' view of one school, read in the caller's transaction."""
-    roles = {
-        bytes(r[0]): r[1].split()
-        for r in await conn.execute(
-            select(Account.id, Account.roles).where(Account.school_id == school_id, Account.left_ms.is_(None))
-        )
-    }
-    teaches: dict[bytes, set[bytes]] = {}
-    for user_id, pupil_id in await conn.execute(
-        select(ClassTeacher.user_id, ClassPupil.pupil_id)
-        .join(
-            ClassPupil,
-            (ClassPupil.school_id == ClassTeacher.school_id) & (ClassPupil.class_id == ClassTeacher.class_id),
-        )
-        .where(ClassTeacher.school_id == school_id)
-    ):
-        teaches.setdefault(bytes(user_id), set()).add(bytes(pupil_id))
-    keys = [
-        (bytes(r[0]), int(r[1]), r[2])
-        for r in await conn.execute(
-            select(ReaderKey.id, ReaderKey.version, ReaderKey.purpose).where(ReaderKey.school_id == school_id)
-        )
-    ]
-    pupil_of = {
-        bytes(r[0]): bytes(r[1])
-        for r in await conn.execute(select(Pupil.reader_key_id, Pupil.id).where(Pupil.school_id == school_id))
-    }
-    holdings = [
-        (bytes(r[0]), int(r[1]), bytes(r[2]))
-        for r in await conn.execute(
-            select(Grant.reader_key_id, Grant.reader_version, Grant.member_id).where(
-                Grant.school_id == school_id, Grant.revoked_ms.is_(None)
-            )
-        )
-    ]
-    return rules.view_of(roles, teaches, keys, pupil_of, holdings)
+LOG_VERSIONS = 50  # the change log lists the approvals of this many newest versions
+MAX_REASON = 500
 
 
 async def _insert_new(conn, model: type, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +64,31 @@ async def _insert_new(conn, model: type, rows: list[dict]) -> None:  # type: ign
     await conn.execute(dialect_insert(model).values(rows).on_conflict_do_nothing())
 
 
+async def note_request(conn, school_id: bytes, subjects: list[str], by: bytes, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """Note who asked for these widenings, when and why (the newest note for a subject wins)."""
+    if not subjects:
+        return
+    await conn.execute(
+        delete(AccessRequest).where(AccessRequest.school_id == school_id, AccessRequest.subject.in_(subjects))
+    )
+    await conn.execute(
+        insert(AccessRequest),
+        [
+            {"school_id": school_id, "subject": s, "requested_by": by, "requested_ms": now_ms(),
+             "reason": reason[:MAX_REASON]}
+            for s in sorted(set(subjects))
+        ],
+    )
+
+
+def _reason(body: Body) -> str:
+    reason = body.data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        body.errors["reason"] = "invalid"
+        return ""
+    return reason
+
+
 def _current(view: rules.View, key_id: bytes) -> int:
     return view.versions[key_id][-1]
 
@@ -100,11 +97,21 @@ def _current(view: rules.View, key_id: bytes) -> int:
 
 
 async def duties(request: Request) -> Response:
-    """What this user's device owes: grants of key versions it holds to members entitled without
-    approval, and new versions of keys someone left, when it holds the current one."""
-    p = await _principal(request)
+    """What this user's device owes, if it is an approved keyholder's: grants of key versions it holds to
+    members the signed roles and classes entitle, and new versions of keys someone left, when it holds the
+    current one. Anyone else owes nothing."""
+    p = principal(request)
+    if KEYHOLDER not in p.roles:
+        return JSONResponse({"grants": [], "rotations": []})
+    services = request.app.state.services
     async with _engine(request).connect() as conn:
-        view = await school_view(conn, p.school_id)
+        view = await services.authority.view(conn, p.school_id)
+        rows_versions = {
+            bytes(r[0]): int(r[1])
+            for r in await conn.execute(
+                select(ReaderKey.id, ReaderKey.version).where(ReaderKey.school_id == p.school_id, ReaderKey.current)
+            )
+        }
         due = {
             bytes(r[0])
             for r in await conn.execute(select(RotationDue.reader_key_id).where(RotationDue.school_id == p.school_id))
@@ -118,8 +125,8 @@ async def duties(request: Request) -> Response:
         }
         for key_id in sorted(due)
         if key_id in view.versions
+        and rows_versions.get(key_id) == _current(view, key_id)  # not rotated already, waiting to be signed
         and _current(view, key_id) in view.held(key_id, p.user_id)
-        and view.approved_safeguarding(p.user_id)
     ]
     grants = [
         {"reader_key_id": b64e(k), "version": v, "member_id": b64e(m)} for k, v, m in rules.owed_by(view, p.user_id)
@@ -128,9 +135,10 @@ async def duties(request: Request) -> Response:
 
 
 async def rotate(request: Request) -> Response:
-    """A keyholder device publishes a reader key's next version with its grants to every member entitled
-    to it; the older versions stop being current (they are kept, and owed to the holders)."""
-    p = await _principal(request, "safeguarding")
+    """An approved keyholder's device publishes a reader key's next version with its grants to every member
+    entitled to it; the older versions stop being current (they are kept, and owed to the holders). The new
+    version reaches the directory with that device's own approval (PROTOCOL 13.4)."""
+    p = principal(request)
     body = await Body.read(request, {"reader_key_id", "version", "public_key", "grants"})
     key_id, public_key = body.bytes("reader_key_id", ID), body.bytes("public_key", 32)
     version = body.data.get("version")
@@ -138,13 +146,20 @@ async def rotate(request: Request) -> Response:
         body.errors["version"] = "invalid"
     raws = [body.decode(f"grants[{n}]", g, GRANT_BYTES) for n, g in enumerate(body.list("grants", 1000))]
     body.done()
+    services = request.app.state.services
     async with _engine(request).begin() as conn:
-        view = await school_view(conn, p.school_id)
+        view = await services.authority.view(conn, p.school_id)
         if key_id not in view.versions:
-            raise ApiError("unknown_key", "this school lists no such reader key")
-        current = _current(view, key_id)
-        if current not in view.held(key_id, p.user_id) or not view.approved_safeguarding(p.user_id):
-            raise ApiError("forbidden", "only a safeguarding keyholder holding the current version makes the next")
+            raise ApiError("unknown_key", "the signed directory lists no such reader key")
+        current = await conn.scalar(
+            select(ReaderKey.version).where(
+                ReaderKey.school_id == p.school_id, ReaderKey.id == key_id, ReaderKey.current
+            )
+        )
+        if current != _current(view, key_id):
+            raise ApiError("stale_duty", "this key has a new version waiting to be signed", {"version": "stale"})
+        if current not in view.held(key_id, p.user_id):
+            raise ApiError("forbidden", "only a keyholder holding the current version makes the next")
         if version != current + 1:
             raise ApiError("stale_duty", f"the next version of this key is {current + 1}", {"version": "stale"})
         try:
@@ -166,11 +181,12 @@ async def rotate(request: Request) -> Response:
             .where(ReaderKey.school_id == p.school_id, ReaderKey.id == key_id, ReaderKey.version < version)
             .values(current=False)
         )
-        rows = [await _check_grant(conn, p, raw, n) for n, raw in enumerate(raws)]
+        entitled = set(rules.holders_for(view, key_id))
+        rows = [await _check_grant(conn, p, raw, n, view, {(key_id, version)}, entitled) for n, raw in enumerate(raws)]
         if any(r["reader_key_id"] != key_id or r["reader_version"] != version for r in rows):
             raise ApiError("invalid_grant", "every grant of a rotation is for the new version", {"grants": "mixed"})
         sealed_to = {r["member_id"] for r in rows}
-        missing = [m for m in rules.holders_for(view, key_id) if m not in sealed_to]
+        missing = entitled - sealed_to
         if missing or len(sealed_to) != len(rows):
             raise ApiError(
                 "stale_duty",
@@ -184,7 +200,7 @@ async def rotate(request: Request) -> Response:
         await conn.execute(
             delete(RotationDue).where(RotationDue.school_id == p.school_id, RotationDue.reader_key_id == key_id)
         )
-    await request.app.state.services.audit(
+    await services.audit(
         p.school_id, "keys.rotate", user=p.user_id, device=p.device_id, target=f"{b64e(key_id)} v{version}"
     )
     return JSONResponse({"version": version, "stored": len(rows)}, status_code=201)
@@ -193,109 +209,181 @@ async def rotate(request: Request) -> Response:
 # --- approvals ------------------------------------------------------------------------------------
 
 
-async def _pending_rows(conn, school_id: bytes, view: rules.View) -> list:  # type: ignore[no-untyped-def]
-    """The open approvals: a row per (member, group) the rules say waits, made when first seen."""
-    waiting = rules.pending(view)
-    rows = {
-        (bytes(r.member_id), r.purpose): r
-        for r in await conn.execute(select(PendingGrant).where(PendingGrant.school_id == school_id))
-    }
-    fresh = [
-        {"school_id": school_id, "member_id": m, "purpose": purpose, "requested_ms": now_ms()}
-        for m, purpose in waiting
-        if (m, purpose) not in rows
-    ]
-    if fresh:
-        await _insert_new(conn, PendingGrant, fresh)
-        return await _pending_rows(conn, school_id, view)
-    return [rows[w] for w in waiting if rows[w].decision is None]
-
-
 async def approvals(request: Request) -> Response:
-    """Members waiting for a safeguarding keyholder to approve a group's key, oldest first, with age."""
-    p = await _principal(request, "safeguarding")
-    async with _engine(request).begin() as conn:
-        view = await school_view(conn, p.school_id)
-        rows = await _pending_rows(conn, p.school_id, view)
-        names = {
-            bytes(r[0]): (r[1], r[2])
+    """What waits for a safeguarding keyholder: each widening the school's rows hold that the newest signed
+    version does not, with who asked, when and why; and the change log (the approvals of recent versions,
+    with their signed bytes, so a device can check each against the directory it holds). For an approved
+    keyholder and for admins, who see that what they asked for waits."""
+    p = principal(request)
+    services = request.app.state.services
+    async with _engine(request).connect() as conn:
+        signed = await services.authority.signed(conn, p.school_id)
+        content, _ = await school_state(conn, p.school_id)
+        notes = {
+            r.subject: r
+            for r in await conn.execute(select(AccessRequest).where(AccessRequest.school_id == p.school_id))
+        }
+        invited = {
+            bytes(r.user_id): r
+            for r in await conn.execute(
+                select(Invitation.user_id, Invitation.invited_by, Invitation.created_ms, Invitation.reason).where(
+                    Invitation.school_id == p.school_id, Invitation.user_id.is_not(None)
+                )
+            )
+        }
+        people = {
+            bytes(r[0]): {"user_id": b64e(r[0]), "login": r[1], "display_name": r[2]}
             for r in await conn.execute(
                 select(Account.id, Account.login, Account.display_name).where(Account.school_id == p.school_id)
             )
         }
-    at = now_ms()
-    return JSONResponse(
-        {
-            "pending": [
-                {
-                    "member_id": b64e(bytes(r.member_id)),
-                    "login": names[bytes(r.member_id)][0],
-                    "display_name": names[bytes(r.member_id)][1],
-                    "purpose": r.purpose,
-                    "requested_ms": r.requested_ms,
-                    "age_ms": max(0, at - r.requested_ms),
-                }
-                for r in sorted(rows, key=lambda r: r.requested_ms)
-            ]
-        }
-    )
-
-
-async def decide_approval(request: Request) -> Response:
-    """A safeguarding keyholder approves (after its device sealed the group key to the member) or
-    declines a pending grant. Approving checks that the grant is there: the approval is the grant."""
-    p = await _principal(request, "safeguarding")
-    body = await Body.read(request, {"member_id", "purpose", "decision"})
-    member, purpose = body.bytes("member_id", ID), body.str("purpose", 80, r"group:[a-z][a-z0-9_-]{0,40}")
-    decision = body.str("decision", 20, "approve|decline")
-    body.done()
-    async with _engine(request).begin() as conn:
-        view = await school_view(conn, p.school_id)
-        if not view.approved_safeguarding(p.user_id):
-            raise ApiError("forbidden", "only a safeguarding keyholder may decide approvals")
-        await _pending_rows(conn, p.school_id, view)
-        row = (
+        log_rows = (
             await conn.execute(
-                select(PendingGrant.decision).where(
-                    PendingGrant.school_id == p.school_id,
-                    PendingGrant.member_id == member,
-                    PendingGrant.purpose == purpose,
-                )
+                select(DirectoryVersion.version, DirectoryVersion.body)
+                .where(DirectoryVersion.school_id == p.school_id)
+                .order_by(DirectoryVersion.version.desc())
+                .limit(LOG_VERSIONS)
             )
-        ).first()
-        key_id = next((k for k, x in view.purposes.items() if x == purpose), None)
-        if (row is not None and row[0] is not None) or key_id is None or purpose[6:] not in view.roles.get(member, ()):
-            raise ApiError("not_found", "no pending approval for this member and group")
-        if decision == "approve" and _current(view, key_id) not in view.held(key_id, member):
-            raise ApiError("grant_missing", "seal the group's current key to the member first, then approve")
-        if decision == "decline" and view.held(key_id, member):
-            raise ApiError("conflict", "the member already holds this group's key; to undo it, they leave the group")
-        if row is None:  # granted before the request was first listed: the approval records it
-            await _insert_new(
-                conn,
-                PendingGrant,
-                [{"school_id": p.school_id, "member_id": member, "purpose": purpose, "requested_ms": now_ms()}],
-            )
+        ).all()
+    at = now_ms()
+    pending = []
+    wide = widenings(signed.content if signed else DirectoryContent(), content) if signed else set()
+    for item, shown in zip(sorted(wide, key=item_key), items_json(sorted(wide, key=item_key)), strict=True):
+        note = notes.get(item_key(item))
+        by, when, why = (note.requested_by, note.requested_ms, note.reason) if note else (None, None, "")
+        if note is None and item[0] in ("account", "role", "teaches"):
+            user = item[1] if item[0] != "teaches" else item[2]
+            invitation = invited.get(user)
+            if invitation is not None:
+                by, when, why = invitation.invited_by, invitation.created_ms, invitation.reason
+        pending.append({
+            "item": shown,
+            "subject": item_key(item),
+            "requested_by": people.get(bytes(by)) if by else None,
+            "requested_ms": when,
+            "age_ms": max(0, at - when) if when else None,
+            "reason": why,
+        })
+    log = []
+    for row in log_rows:
+        version = read_directory(bytes(row.body))
+        for a in version.approvals:
+            log.append({
+                "version": row.version,
+                "approval_id": b64e(a.approval_id),
+                "approver": people.get(a.approver_user, {"user_id": b64e(a.approver_user)}),
+                "approver_device": b64e(a.approver_device),
+                "created_ms": a.created_ms,
+                "items": items_json(a.items),
+                "approval": b64e(a.raw),
+            })
+    return JSONResponse({"signed_version": signed.version if signed else 0, "pending": pending, "log": log})
+
+
+async def decline(request: Request) -> Response:
+    """An approved keyholder declines widenings that wait (``items`` as ``GET /api/v1/approvals`` lists
+    them): each request is undone in the rows — a role taken back, a teacher or pupil taken out of a
+    class, a new account closed, a new pupil or key version removed — so nobody reads by it."""
+    p = principal(request)
+    body = await Body.read(request, {"items", "reason"})
+    raw_items = body.list("items", 1000)
+    reason = _reason(body)
+    items = []
+    for n, raw in enumerate(raw_items):
+        try:
+            items.append(item_from_json(raw, lambda v, name: b64d(v, name)) if isinstance(raw, dict) else None)
+        except (ValueError, TypeError):
+            items.append(None)
+        if items[-1] is None:
+            body.errors[f"items[{n}]"] = "invalid"
+    body.done()
+    services = request.app.state.services
+    closed_accounts = []
+    async with _engine(request).begin() as conn:
+        signed = await services.authority.signed(conn, p.school_id)
+        content, _ = await school_state(conn, p.school_id)
+        wide = widenings(signed.content, content) if signed else set()
+        for n, item in enumerate(items):
+            if item not in wide:
+                raise ApiError("not_found", f"item {n} is not waiting for approval", {f"items[{n}]": "not_pending"})
+        for item in items:
+            closed_accounts += await _undo(conn, p.school_id, item)
         await conn.execute(
-            update(PendingGrant)
-            .where(
-                PendingGrant.school_id == p.school_id,
-                PendingGrant.member_id == member,
-                PendingGrant.purpose == purpose,
+            delete(AccessRequest).where(
+                AccessRequest.school_id == p.school_id, AccessRequest.subject.in_([item_key(i) for i in items])
             )
-            .values(decided_ms=now_ms(), decision=DECISIONS[decision], decided_by=p.user_id)
         )
-    await request.app.state.services.audit(
-        p.school_id, f"approval.{decision}", user=p.user_id, device=p.device_id, target=f"{b64e(member)} {purpose}"
+    for user in closed_accounts:
+        await services.revoke(p.school_id, user_id=user, reason="left_school")
+    await services.audit(
+        p.school_id, "approval.decline", user=p.user_id, device=p.device_id,
+        target=f"{len(items)} items {reason}"[:200],
     )
-    return JSONResponse({"decision": DECISIONS[decision]})
+    return JSONResponse({"declined": len(items)})
+
+
+async def _undo(conn, school_id: bytes, item: tuple) -> list[bytes]:  # type: ignore[no-untyped-def]
+    """Undo one requested widening in the rows; returns the accounts closed by it."""
+    kind, at = item[0], now_ms()
+    if kind == "role":
+        roles = await conn.scalar(select(Account.roles).where(Account.school_id == school_id, Account.id == item[1]))
+        rest = " ".join(r for r in (roles or "").split() if r != item[2])
+        await conn.execute(
+            update(Account).where(Account.school_id == school_id, Account.id == item[1]).values(roles=rest)
+        )
+    elif kind == "teaches":
+        await conn.execute(
+            delete(ClassTeacher).where(
+                ClassTeacher.school_id == school_id, ClassTeacher.class_id == item[1], ClassTeacher.user_id == item[2]
+            )
+        )
+    elif kind == "in_class":
+        await conn.execute(
+            delete(ClassPupil).where(
+                ClassPupil.school_id == school_id, ClassPupil.class_id == item[1], ClassPupil.pupil_id == item[2]
+            )
+        )
+    elif kind == "account":
+        await conn.execute(
+            update(Account).where(Account.school_id == school_id, Account.id == item[1]).values(left_ms=at)
+        )
+        await conn.execute(
+            delete(ClassTeacher).where(ClassTeacher.school_id == school_id, ClassTeacher.user_id == item[1])
+        )
+        for model in (Device, Session):
+            await conn.execute(
+                update(model)
+                .where(model.school_id == school_id, model.user_id == item[1], model.revoked_ms.is_(None))
+                .values(revoked_ms=at)
+            )
+        return [item[1]]
+    elif kind == "pupil":
+        await conn.execute(delete(ClassPupil).where(ClassPupil.school_id == school_id, ClassPupil.pupil_id == item[1]))
+        await conn.execute(delete(Pupil).where(Pupil.school_id == school_id, Pupil.id == item[1]))
+    elif kind == "key":
+        await conn.execute(
+            delete(Grant).where(
+                Grant.school_id == school_id, Grant.reader_key_id == item[1], Grant.reader_version >= item[2]
+            )
+        )
+        await conn.execute(
+            delete(ReaderKey).where(
+                ReaderKey.school_id == school_id, ReaderKey.id == item[1], ReaderKey.version >= item[2]
+            )
+        )
+        await conn.execute(
+            update(ReaderKey)
+            .where(ReaderKey.school_id == school_id, ReaderKey.id == item[1], ReaderKey.version == item[2] - 1)
+            .values(current=True)
+        )
+    return []
 
 
 async def single_holders(request: Request) -> Response:
     """Reader keys whose current version has one holder or none: a risk of losing records."""
-    p = await _principal(request, "safeguarding", "admin")
+    p = principal(request)
     async with _engine(request).connect() as conn:
-        view = await school_view(conn, p.school_id)
+        view = await request.app.state.services.authority.view(conn, p.school_id)
     flagged = []
     for key_id, versions in sorted(view.versions.items()):
         holders = [m for m in view.roles if versions[-1] in view.held(key_id, m)]
@@ -315,12 +403,13 @@ async def single_holders(request: Request) -> Response:
 
 
 async def add_roles(request: Request) -> Response:
-    """Give a member more roles. A group role's key waits for a safeguarding keyholder's approval."""
-    p = await _principal(request, "admin")
-    body = await Body.read(request, {"user_id", "roles"})
+    """Ask for more roles for a member: the request waits for a safeguarding keyholder's approval."""
+    p = principal(request)
+    body = await Body.read(request, {"user_id", "roles", "reason"})
     member, roles = body.bytes("user_id", ID), body.data.get("roles")
-    if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
+    if not isinstance(roles, list) or not roles or any(not isinstance(r, str) or r not in ROLES for r in roles):
         body.errors["roles"] = f"a non-empty list from {', '.join(ROLES)}"
+    reason = _reason(body)
     body.done()
     async with _engine(request).begin() as conn:
         had = await conn.scalar(
@@ -334,26 +423,20 @@ async def add_roles(request: Request) -> Response:
         await conn.execute(
             update(Account).where(Account.school_id == p.school_id, Account.id == member).values(roles=now)
         )
-        for role in set(roles) - set(had.split()):  # a role given again after leaving it waits afresh
-            await conn.execute(
-                delete(PendingGrant).where(
-                    PendingGrant.school_id == p.school_id,
-                    PendingGrant.member_id == member,
-                    PendingGrant.purpose == f"group:{role}",
-                )
-            )
-        await _pending_rows(conn, p.school_id, await school_view(conn, p.school_id))
+        added = sorted(set(roles) - set(had.split()))
+        await note_request(conn, p.school_id, [f"role:{b64e(member)}:{r}" for r in added], p.user_id, reason)
     await request.app.state.services.audit(
         p.school_id, "roles.add", user=p.user_id, device=p.device_id, target=f"{b64e(member)} {' '.join(sorted(roles))}"
     )
-    return JSONResponse({"roles": now.split()})
+    return JSONResponse({"roles": now.split(), "waiting": added})
 
 
 async def assign_teacher(request: Request) -> Response:
-    """Make a teacher a class's teacher; the next online keyholder device grants the pupils' keys."""
-    p = await _principal(request, "admin")
-    body = await Body.read(request, {"class_id", "user_id"})
+    """Ask for a teacher to teach a class: once a keyholder approves, the pupils' keys follow."""
+    p = principal(request)
+    body = await Body.read(request, {"class_id", "user_id", "reason"})
     class_id, member = body.bytes("class_id", ID), body.bytes("user_id", ID)
+    reason = _reason(body)
     body.done()
     async with _engine(request).begin() as conn:
         known = await conn.scalar(
@@ -372,17 +455,18 @@ async def assign_teacher(request: Request) -> Response:
             await conn.execute(insert(ClassTeacher).values(school_id=p.school_id, class_id=class_id, user_id=member))
         except IntegrityError:
             raise ApiError("conflict", "this member already teaches this class") from None
+        await note_request(conn, p.school_id, [f"teaches:{b64e(class_id)}:{b64e(member)}"], p.user_id, reason)
     await request.app.state.services.audit(
         p.school_id, "class.teacher_add", user=p.user_id, device=p.device_id, target=f"{b64e(class_id)} {b64e(member)}"
     )
-    return JSONResponse({"assigned": True}, status_code=201)
+    return JSONResponse({"assigned": True, "waiting": True}, status_code=201)
 
 
 async def leave(request: Request) -> Response:
     """Someone leaves the school, a class or a group (a role): their sessions and devices are revoked at
     once, their open sockets closed on every instance, the grants they may no longer hold dropped, and
     each of those reader keys marked for a new version."""
-    p = await _principal(request, "admin")
+    p = principal(request)
     body = await Body.read(request, {"user_id", "scope", "class_id", "role"})
     member = body.bytes("user_id", ID)
     scope = body.str("scope", 10, "school|class|group")
@@ -393,6 +477,7 @@ async def leave(request: Request) -> Response:
             if name in body.data:
                 body.errors[name] = "not_for_this_scope"
     body.done()
+    services = request.app.state.services
     async with _engine(request).begin() as conn:
         roles = await conn.scalar(
             select(Account.roles).where(
@@ -424,13 +509,6 @@ async def leave(request: Request) -> Response:
             await conn.execute(
                 update(Account).where(Account.school_id == p.school_id, Account.id == member).values(roles=rest)
             )
-            await conn.execute(
-                delete(PendingGrant).where(
-                    PendingGrant.school_id == p.school_id,
-                    PendingGrant.member_id == member,
-                    PendingGrant.purpose == f"group:{role}",
-                )
-            )
         else:
             await conn.execute(
                 update(Account).where(Account.school_id == p.school_id, Account.id == member).values(left_ms=now_ms())
@@ -438,10 +516,7 @@ async def leave(request: Request) -> Response:
             await conn.execute(
                 delete(ClassTeacher).where(ClassTeacher.school_id == p.school_id, ClassTeacher.user_id == member)
             )
-            await conn.execute(
-                delete(PendingGrant).where(PendingGrant.school_id == p.school_id, PendingGrant.member_id == member)
-            )
-        dropped = await _drop_grants(conn, p.school_id, member, everything=scope == "school")
+        dropped = await _drop_grants(conn, services, p.school_id, member, everything=scope == "school")
         await conn.execute(
             update(Device)
             .where(Device.school_id == p.school_id, Device.user_id == member, Device.revoked_ms.is_(None))
@@ -453,28 +528,24 @@ async def leave(request: Request) -> Response:
             .values(revoked_ms=now_ms())
         )
     reason = "left_school" if scope == "school" else "access_changed"
-    closed = await request.app.state.services.revoke(p.school_id, user_id=member, reason=reason)
-    await request.app.state.services.audit(
-        p.school_id, f"leave.{scope}", user=p.user_id, device=p.device_id, target=b64e(member)
-    )
+    closed = await services.revoke(p.school_id, user_id=member, reason=reason)
+    await services.audit(p.school_id, f"leave.{scope}", user=p.user_id, device=p.device_id, target=b64e(member))
     return JSONResponse({"left": scope, "keys_to_rotate": len(dropped), "sockets_closed": closed})
 
 
-async def _drop_grants(conn, school_id: bytes, member: bytes, *, everything: bool) -> list[bytes]:  # type: ignore[no-untyped-def]
+async def _drop_grants(conn, services, school_id: bytes, member: bytes, *, everything: bool) -> list[bytes]:  # type: ignore[no-untyped-def]
     """Delete the member's grants of every key it may no longer hold (all of them when it left the
     school); each such key, roster keys aside, is due a new version. Returns the keys dropped."""
-    view = await school_view(conn, school_id)
-    if everything:
-        keys = sorted(
-            {
-                bytes(r[0])
-                for r in await conn.execute(
-                    select(Grant.reader_key_id).where(Grant.school_id == school_id, Grant.member_id == member)
-                )
-            }
-        )
-    else:
-        keys = rules.to_drop(view, member)
+    view = await services.authority.view(conn, school_id)
+    held = sorted(
+        {
+            bytes(r[0])
+            for r in await conn.execute(
+                select(Grant.reader_key_id).where(Grant.school_id == school_id, Grant.member_id == member)
+            )
+        }
+    )
+    keys = held if everything else [k for k in held if not rules.may_hold(view, member, k)]
     for key_id in keys:
         await conn.execute(
             delete(Grant).where(Grant.school_id == school_id, Grant.member_id == member, Grant.reader_key_id == key_id)
@@ -485,13 +556,13 @@ async def _drop_grants(conn, school_id: bytes, member: bytes, *, everything: boo
     return keys
 
 
-ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
-    ("/api/v1/keyholder/duties", "GET", duties, ()),
-    ("/api/v1/keys/rotate", "POST", rotate, ("safeguarding",)),
-    ("/api/v1/keys/single-holder", "GET", single_holders, ("safeguarding", "admin")),
-    ("/api/v1/approvals", "GET", approvals, ("safeguarding",)),
-    ("/api/v1/approvals", "POST", decide_approval, ("safeguarding",)),
-    ("/api/v1/admin/roles", "POST", add_roles, ("admin",)),
-    ("/api/v1/admin/class-teachers", "POST", assign_teacher, ("admin",)),
-    ("/api/v1/admin/leave", "POST", leave, ("admin",)),
+ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/v1/keyholder/duties", "GET", duties, SIGNED_IN),
+    ApiRoute("/api/v1/keys/rotate", "POST", rotate, (KEYHOLDER,)),
+    ApiRoute("/api/v1/keys/single-holder", "GET", single_holders, (KEYHOLDER, "admin")),
+    ApiRoute("/api/v1/approvals", "GET", approvals, (KEYHOLDER, "admin")),
+    ApiRoute("/api/v1/approvals/decline", "POST", decline, (KEYHOLDER,)),
+    ApiRoute("/api/v1/admin/roles", "POST", add_roles, ("admin",)),
+    ApiRoute("/api/v1/admin/class-teachers", "POST", assign_teacher, ("admin",)),
+    ApiRoute("/api/v1/admin/leave", "POST", leave, ("admin",)),
 ]

@@ -26,6 +26,7 @@ from sync.protocol import b64e
 
 from ._body import Body
 from .accounts import CHALLENGE_MS, MAX_FAILURES, hash_token, recent_failures
+from .auth import PUBLIC, ApiRoute
 from .errors import ApiError
 from .models import READING_ROLES, Account, Challenge, Device, School, Session, SignInAttempt
 from .storage import now_ms
@@ -181,7 +182,7 @@ async def _replace(  # type: ignore[no-untyped-def]
     }
 
 
-ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
-    ("/api/v1/recover/start", "POST", recover_start, None),
-    ("/api/v1/recover/finish", "POST", recover_finish, None),
+ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/v1/recover/start", "POST", recover_start, PUBLIC),
+    ApiRoute("/api/v1/recover/finish", "POST", recover_finish, PUBLIC),
 ]

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ._body import Body
-from .accounts import Principal
+from .auth import ApiRoute, principal
 from .errors import ApiError
 from .models import READING_ROLES, AuditEvent
 from .storage import now_ms
@@ -30,19 +30,9 @@ HEX_ID = re.compile(r"[0-9a-f]{32}")
 READERS = tuple(sorted(READING_ROLES))
 
 
-async def _principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    if not header.startswith("Bearer "):
-        raise ApiError("unauthenticated", "send the session token as 'Authorization: Bearer ...'")
-    principal = await request.app.state.services.accounts.principal(header[7:])
-    if not principal.has(*READERS):
-        raise ApiError("forbidden", f"this needs one of the roles: {', '.join(READERS)}")
-    return principal
-
-
 async def record_audit(request: Request) -> Response:
     """Record what this person did on a reader device: ``{"events": [{"action", "target"}, ...]}``."""
-    p = await _principal(request)
+    p = principal(request)
     body = await Body.read(request, {"events"})
     rows = []
     for n, item in enumerate(body.list("events", MAX_EVENTS)):
@@ -76,7 +66,7 @@ async def record_audit(request: Request) -> Response:
 
 async def opened(request: Request) -> Response:
     """The concerns this person opened (on any device) after the entry ``after``, oldest first, a page at a time."""
-    p = await _principal(request)
+    p = principal(request)
     unknown = set(request.query_params) - {"after"}
     raw = request.query_params.get("after", "0")
     if unknown or not raw.isdigit() or len(raw) > 18:
@@ -106,7 +96,7 @@ async def opened(request: Request) -> Response:
     )
 
 
-ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
-    ("/api/v1/audit", "POST", record_audit, READERS),
-    ("/api/v1/audit/opened", "GET", opened, READERS),
+ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/v1/audit", "POST", record_audit, READERS),
+    ApiRoute("/api/v1/audit/opened", "GET", opened, READERS),
 ]

@@ -14,38 +14,30 @@ from sync.protocol import b64e
 
 from ._body import Body
 from ._staff_csv import StaffCsvError, parse_staff_csv
-from .accounts import Principal
+from .auth import ApiRoute, principal
 from .errors import ApiError
 from .staff import NotFound, invite_staff, list_invitations, renew_invitation, reset_account
 
-__all__ = ["ROUTES", "principal"]
+__all__ = ["ROUTES"]
 
 ID = 16
 LOGIN = r"[A-Za-z0-9._@+-]{1,200}"
 MAX_CSV_CHARS = 512 * 1024
 
 
-async def principal(request: Request, *roles: str) -> Principal:
-    """The session's principal, with one of ``roles`` (any role when none are named)."""
-    header = request.headers.get("authorization", "")
-    if not header.startswith("Bearer "):
-        raise ApiError("unauthenticated", "send the session token as 'Authorization: Bearer ...'")
-    found = await request.app.state.services.accounts.principal(header[7:])
-    if roles and not found.has(*roles):
-        raise ApiError("forbidden", f"this needs one of the roles: {', '.join(roles)}")
-    return found
-
-
 async def import_staff(request: Request) -> Response:
     """Invite every person of a staff CSV, or nobody: each problem is named by line and column."""
-    p = await principal(request, "admin")
+    p = principal(request)
     body = await Body.read(request, {"csv"}, max_bytes=2 * MAX_CSV_CHARS)
     text = body.data.get("csv")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_CSV_CHARS:
         body.errors["csv"] = "missing" if not text else "invalid"
     body.done()
     try:
-        invited = await invite_staff(request.app.state.services.engine, p.school_id, parse_staff_csv(text))
+        invited = await invite_staff(
+            request.app.state.services.engine, p.school_id, parse_staff_csv(text), invited_by=p.user_id,
+            reason="staff file import",
+        )
     except StaffCsvError as exc:
         raise ApiError("invalid_staff_csv", str(exc), exc.fields) from None
     for person in invited:
@@ -56,13 +48,13 @@ async def import_staff(request: Request) -> Response:
 
 
 async def invitations(request: Request) -> Response:
-    p = await principal(request, "admin")
+    p = principal(request)
     return JSONResponse({"invitations": await list_invitations(request.app.state.services.engine, p.school_id)})
 
 
 async def renew(request: Request) -> Response:
     """A new link for an invitation not yet used (a lost link, or one that expired); the old link stops working."""
-    p = await principal(request, "admin")
+    p = principal(request)
     body = await Body.read(request, {"login"})
     login = body.str("login", pattern=LOGIN)
     body.done()
@@ -79,7 +71,7 @@ async def renew(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     """Without a recovery key: the account leaves, and the same person gets a new invitation (a new
     identity). A keyholder then re-grants reader keys to the new identity."""
-    p = await principal(request, "admin")
+    p = principal(request)
     body = await Body.read(request, {"user_id"})
     user_id = body.bytes("user_id", ID)
     body.done()
@@ -95,9 +87,9 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"user_id": b64e(user_id), "invitation": invited.json()}, status_code=201)
 
 
-ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
-    ("/api/v1/admin/invitations", "GET", invitations, ("admin",)),
-    ("/api/v1/admin/invitations/import", "POST", import_staff, ("admin",)),
-    ("/api/v1/admin/invitations/renew", "POST", renew, ("admin",)),
-    ("/api/v1/admin/accounts/reset", "POST", reset, ("admin",)),
+ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/v1/admin/invitations", "GET", invitations, ("admin",)),
+    ApiRoute("/api/v1/admin/invitations/import", "POST", import_staff, ("admin",)),
+    ApiRoute("/api/v1/admin/invitations/renew", "POST", renew, ("admin",)),
+    ApiRoute("/api/v1/admin/accounts/reset", "POST", reset, ("admin",)),
 ]

@@ -24,10 +24,10 @@ def _version(args: argparse.Namespace) -> int:
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
-    from crypto.selfcheck import SelfCheckFailed, check_vector
+    from crypto.selfcheck import RULE_FOLDERS, SelfCheckFailed, check_vector
 
     files = sorted(Path(args.vectors).glob("*/*.json"))
-    crypto_files = [f for f in files if f.parent.name != "fold"]
+    crypto_files = [f for f in files if f.parent.name not in RULE_FOLDERS]
     if not crypto_files:
         raise SystemExit(f"Error: no vectors found under {args.vectors}")
     failed = 0

@@ -336,7 +336,7 @@ class _Build:
                 for label, members in classes.items()
             ],
         )
-        await dsl.refresh()
+        await dsl.approve()  # the DSL reviews the new staff and the class lists, and approves them on its device
         grants = []
         for label, members in classes.items():
             if label in teachers:

@@ -25,7 +25,8 @@ from sync.protocol import LIMITS, Auth, ProtocolError, b64e, frame, parse_hand_o
 
 from ._body import Body
 from .accounts import hash_token
-from .api import _engine, _principal
+from .api import _engine
+from .auth import KEYHOLDER, ApiRoute, principal
 from .errors import ApiError
 from .models import Account, Device, Envelope, HeldEnvelope, Session
 from .storage import Incoming, now_ms
@@ -162,7 +163,7 @@ async def _hold(services, school_id: bytes, rows: list[dict], rid: str) -> int: 
 
 async def list_held(request: Request) -> Response:
     """Every held envelope of the school, undecided first, each device's in the order it wrote them."""
-    p = await _principal(request, "safeguarding")
+    p = principal(request)
     async with _engine(request).connect() as conn:
         rows = (await conn.execute(select(HeldEnvelope).where(HeldEnvelope.school_id == p.school_id))).all()
         logins = {
@@ -195,7 +196,7 @@ async def list_held(request: Request) -> Response:
 
 async def decide_held(request: Request) -> Response:
     """Accept (store it as any envelope, with a sequence number) or reject (keep it, never deliver it)."""
-    p = await _principal(request, "safeguarding")
+    p = principal(request)
     body = await Body.read(request, {"envelope_id", "decision"})
     envelope_id = body.bytes("envelope_id", ID)
     decision = body.str("decision", 10, "accept|reject")
@@ -260,7 +261,7 @@ async def decide_held(request: Request) -> Response:
     return JSONResponse({"decision": f"{decision}ed", "seq": seq})
 
 
-ROUTES: list[tuple[str, str, object, tuple[str, ...] | None]] = [
-    ("/api/v1/held", "GET", list_held, ("safeguarding",)),
-    ("/api/v1/held/decide", "POST", decide_held, ("safeguarding",)),
+ROUTES: list[ApiRoute] = [
+    ApiRoute("/api/v1/held", "GET", list_held, (KEYHOLDER,)),
+    ApiRoute("/api/v1/held/decide", "POST", decide_held, (KEYHOLDER,)),
 ]

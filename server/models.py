@@ -31,7 +31,7 @@ __all__ = [
     "EnvelopePupil",
     "AuditEvent",
     "RosterRecord",
-    "PendingGrant",
+    "AccessRequest",
     "RotationDue",
     "HeldEnvelope",
     "ROLES",
@@ -74,6 +74,7 @@ class Account(SQLModel, table=True):
     login_pk: bytes = Field(sa_column=_bytes())
     identity_x25519_pk: bytes = Field(sa_column=_bytes())
     identity_ed25519_pk: bytes = Field(sa_column=_bytes())
+    identity_binding: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))  # PROTOCOL 2.7
     bundle: bytes = Field(sa_column=_bytes())
     recovery_bundle: bytes = Field(sa_column=_bytes())
     recovery_auth_pk: bytes = Field(sa_column=_bytes())
@@ -98,6 +99,8 @@ class Invitation(SQLModel, table=True):
     expires_ms: int = Field(sa_type=BigInteger)
     used_ms: int | None = Field(default=None, sa_type=BigInteger)
     user_id: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))  # the account it made
+    invited_by: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))  # the admin who asked
+    reason: str = Field(default="", max_length=500)  # why, as the admin wrote it (shown to the approver)
 
 
 class Device(SQLModel, table=True):
@@ -291,18 +294,16 @@ class RosterRecord(SQLModel, table=True):
     updated_ms: int = Field(sa_type=BigInteger)
 
 
-class PendingGrant(SQLModel, table=True):
-    """A member who joined a group whose key needs a safeguarding keyholder's approval (docs/PROTOCOL.md,
-    "Keyholder duties and leaving")."""
+class AccessRequest(SQLModel, table=True):
+    """Who asked for a widening of who can read, when and why: shown beside it on a keyholder's Approvals
+    page (docs/PROTOCOL.md 13.5). Only notes: what takes effect is what a keyholder's approval signs."""
 
-    __tablename__ = "pending_grants"
+    __tablename__ = "access_requests"
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    member_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
-    purpose: str = Field(primary_key=True, max_length=80)  # "group:safeguarding", "group:sen", ...
+    subject: str = Field(primary_key=True, max_length=200)  # sync.directory.item_key of the widening
+    requested_by: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
     requested_ms: int = Field(sa_type=BigInteger)
-    decided_ms: int | None = Field(default=None, sa_type=BigInteger)
-    decision: str | None = Field(default=None, max_length=20)  # "approved", "declined"
-    decided_by: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))
+    reason: str = Field(default="", max_length=500)
 
 
 class RotationDue(SQLModel, table=True):

@@ -8,6 +8,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .accounts import Accounts
+from .authority import Authority
 from .db import make_engine
 from .hub import Hub
 from .ingest import Ingestor
@@ -28,6 +29,7 @@ class Services:
         self.storage = SqlStorage(self.engine)
         self.accounts = Accounts(self.engine, settings.session_hours * 3600 * 1000)
         self.hub = Hub()
+        self.authority = Authority()
         # several instances may share a PostgreSQL database; a SQLite file is served by one instance
         postgres = self.engine.dialect.name == "postgresql"
         self.notifier = Notifier(self.engine, self.hub, self.storage) if postgres else None

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ._staff_csv import StaffCsvError, StaffRow
 from .accounts import hash_token
-from .models import Account, ClassTeacher, Device, Grant, Invitation, PendingGrant, SchoolClass, Session
+from .models import Account, ClassTeacher, Device, Grant, Invitation, SchoolClass, Session
 from .storage import now_ms
 
 __all__ = ["INVITE_MS", "Invited", "invite_staff", "list_invitations", "renew_invitation", "reset_account", "NotFound"]
@@ -50,10 +50,18 @@ class Invited:
 
 
 async def invite_staff(
-    engine: AsyncEngine, school_id: bytes, rows: list[StaffRow], *, field_prefix: bool = True
+    engine: AsyncEngine,
+    school_id: bytes,
+    rows: list[StaffRow],
+    *,
+    field_prefix: bool = True,
+    invited_by: bytes | None = None,
+    reason: str = "",
 ) -> list[Invited]:
     """Invite every row, or none: class labels must name one class of this school, and nobody may be on
-    the staff already or hold a pending invitation. Raises StaffCsvError with every problem found."""
+    the staff already or hold a pending invitation. Raises StaffCsvError with every problem found. The
+    account each invitation makes is a request: it reads nothing until a safeguarding keyholder approves
+    it (``invited_by`` and ``reason`` are shown to them)."""
     async with engine.begin() as conn:
         classes = await _classes(conn, school_id)
         active = {
@@ -88,7 +96,11 @@ async def invite_staff(
             raise StaffCsvError(errors)
         made = []
         for row in rows:
-            made.append(await _invite(conn, school_id, row, [classes[label][0] for label in row.classes]))
+            made.append(
+                await _invite(
+                    conn, school_id, row, [classes[label][0] for label in row.classes], invited_by, reason
+                )
+            )
     return made
 
 
@@ -101,7 +113,14 @@ async def _classes(conn: AsyncConnection, school_id: bytes) -> dict[str, list[by
     return out
 
 
-async def _invite(conn: AsyncConnection, school_id: bytes, row: StaffRow, class_ids: list[bytes]) -> Invited:
+async def _invite(
+    conn: AsyncConnection,
+    school_id: bytes,
+    row: StaffRow,
+    class_ids: list[bytes],
+    invited_by: bytes | None = None,
+    reason: str = "",
+) -> Invited:
     code = secrets.token_hex(20)  # hex: typeable, and never starts with "-" on a command line
     expires = now_ms() + INVITE_MS
     await conn.execute(
@@ -114,6 +133,8 @@ async def _invite(conn: AsyncConnection, school_id: bytes, row: StaffRow, class_
             classes=" ".join(c.hex() for c in class_ids),
             created_ms=now_ms(),
             expires_ms=expires,
+            invited_by=invited_by,
+            reason=reason[:500],
         )
     )
     return Invited(row.login, row.name, row.roles, row.classes, code, expires)
@@ -239,11 +260,6 @@ async def reset_account(engine: AsyncEngine, school_id: bytes, user_id: bytes) -
         )
         await conn.execute(
             ClassTeacher.__table__.delete().where(ClassTeacher.school_id == school_id, ClassTeacher.user_id == user_id)
-        )
-        await conn.execute(  # approvals waiting for the old identity no longer apply (server/api_grants.py)
-            PendingGrant.__table__.delete().where(
-                PendingGrant.school_id == school_id, PendingGrant.member_id == user_id
-            )
         )
         row = StaffRow(
             0,

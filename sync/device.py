@@ -43,8 +43,10 @@ from crypto import (
     seal_bundle,
     seal_roster_entry,
     sign_challenge,
+    sign_identity_binding,
 )
 from crypto import envelope as env
+from crypto.approval import Item
 from crypto.directory import SIGNING_PURPOSE, SignedDirectory
 from crypto.roster import roster_entry_author
 
@@ -114,6 +116,7 @@ async def register(http: httpx.AsyncClient, school_id: bytes, code: str, passwor
         login_pk=b64e(account.login.public),
         identity_x25519_pk=b64e(identity.box.public),
         identity_ed25519_pk=b64e(identity.signing.public),
+        identity_binding=b64e(sign_identity_binding(identity.signing, school_id, user_id, identity.box.public)),
         bundle=b64e(seal_bundle(identity, account.kek, SLOT_PASSWORD, school_id, user_id)),
         recovery_bundle=b64e(seal_bundle(identity, recovery_kek(recovery), SLOT_RECOVERY, school_id, user_id)),
         recovery_auth_pk=b64e(recovery_auth_key(recovery).public),
@@ -182,6 +185,7 @@ class Device:
     directory: dict = field(default_factory=dict)  # the newest signed version's content (sync.directory.listing)
     pinned_signing_pk: bytes | None = None  # the school signing key, pinned at first sign-in
     signed_directory: SignedDirectory | None = field(default=None, repr=False)
+    made_keys: set[Item] = field(default_factory=set, repr=False)  # key versions this device made in rotations
     _directory_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     async def call(self, method: str, path: str, **body: object) -> dict:
@@ -194,7 +198,8 @@ class Device:
 
     async def refresh(self) -> None:
         """Follow the signed directory (docs/PROTOCOL.md 13), open every grant addressed to this user, and,
-        on a safeguarding keyholder's device, sign the next directory version if the school changed."""
+        on a safeguarding keyholder's device, sign the next directory version if the school changed in a
+        way it may sign unattended (PROTOCOL 13.4): never a widening its person has not approved."""
         async with self._directory_lock:  # one at a time: an older answer would look like a rollback
             served = await self._follow()
             await self._open_grants()
@@ -202,35 +207,68 @@ class Device:
                 await self._open_grants()
 
     async def follow_directory(self) -> dict:
-        """Fetch the directory, verify it against the pinned key and the version held, and keep it.
-        Raises sync.directory.DirectoryRefused (and keeps what it held) if it does not verify."""
+        """Fetch the directory, verify every version after the one held against the pinned key, and keep
+        the newest. Raises sync.directory.DirectoryRefused (and keeps what it held) if one does not verify."""
         async with self._directory_lock:
             return await self._follow()
 
-    async def resign(self, served: dict, attempts: int = 3) -> bool:
-        """A keyholder's duty: when the server reports a change and this device holds the school signing
-        key, check the server's current state and publish it as the next signed version."""
+    async def pending(self) -> frozenset:
+        """The widenings the server's state holds that no keyholder has approved yet (for a keyholder)."""
         async with self._directory_lock:
-            return await self._resign(served, attempts)
+            served = await self._follow()
+            if not served.get("changed") or "current" not in served or self.signed_directory is None:
+                return frozenset()
+            return signed.prepare(self.school_id, served["current"], self.signed_directory, self.made_keys).pending
+
+    async def approve(self, items: set[Item] | frozenset | None = None) -> frozenset:
+        """This keyholder approves ``items`` (the widenings its person saw and confirmed on this device;
+        None: every widening pending now, as a reviewed list), signing an approval and the next directory
+        version that lists them. Returns what the new version added."""
+        async with self._directory_lock:
+            served = await self._follow()
+            if self.signed_directory is None:
+                raise signed.DirectoryRefused("no_directory", "the school has no signed directory yet")
+            if not served.get("changed") or "current" not in served:
+                return frozenset()
+            held = self.signed_directory
+            chosen = (
+                signed.prepare(self.school_id, served["current"], held, ()).pending if items is None else items
+            )
+            included: frozenset = frozenset()
+            if await self._resign(served, chosen) and self.signed_directory is not held:
+                included = frozenset(i for a in self.signed_directory.approvals for i in a.items)
+            await self._open_grants()
+            return included
 
     async def _follow(self) -> dict:
-        since = self.signed_directory.version if self.signed_directory else 0
-        served = await self.call("GET", f"/api/v1/directory?since={since}")
-        followed = signed.follow(served, self.school_id, self.pinned_signing_pk, self.signed_directory)
-        if followed is not None:
-            self.signed_directory, self.pinned_signing_pk = followed.directory, followed.pinned_pk
-            self.directory = signed.listing(followed.directory)
-        return served
+        while True:
+            since = self.signed_directory.version if self.signed_directory else 0
+            served = await self.call("GET", f"/api/v1/directory?since={since}")
+            followed = signed.follow(served, self.school_id, self.pinned_signing_pk, self.signed_directory)
+            if followed is not None:
+                self.signed_directory, self.pinned_signing_pk = followed.directory, followed.pinned_pk
+                self.directory = signed.listing(followed.directory)
+            if followed is None or not followed.more:
+                return served
 
-    async def _resign(self, served: dict, attempts: int = 3) -> bool:
+    async def _resign(self, served: dict, allowed: set[Item] | frozenset = frozenset(), attempts: int = 3) -> bool:
+        """Sign the next version if the server's state changed in a way this device may sign: what narrows
+        or certifies, its own rotations' key versions, and ``allowed`` (what its person just approved)."""
         for _ in range(attempts):
             if not served.get("changed") or "current" not in served:
                 return False
             key = signed.signing_key_for(self.reader_keys, served["current"]["reader_keys"], self.pinned_signing_pk)
             if key is None:
                 return False
-            content = signed.check_before_signing(self.school_id, served["current"], self.signed_directory)
-            raw = signed.sign_next(key, self.school_id, content, self.signed_directory, now_ms())
+            held = self.signed_directory
+            prepared = signed.prepare(self.school_id, served["current"], held, set(allowed) | self.made_keys)
+            if not prepared.differs_from(held):
+                return False
+            approvals = []
+            if prepared.included and held is not None:
+                approvals.append(signed.make_approval(self.device_key, self.device_id, self.user_id, held,
+                                                      prepared.included))
+            raw = signed.sign_next(key, self.school_id, prepared.content, held, now_ms(), approvals=approvals)
             try:
                 await self.call("POST", "/api/v1/directory", signed=b64e(raw))
             except ApiFailure as exc:
@@ -283,27 +321,32 @@ class Device:
     # --- keys a keyholder makes ------------------------------------------------------------------
 
     async def found_groups(self, purposes: tuple[str, ...] = (SAFEGUARDING, SEN)) -> None:
-        """The founding device makes the school's group reader keys and grants them to itself. With the
-        safeguarding group it also makes the ``signing:directory`` key, whose private half yields the
-        school signing key, and signs the first directory version."""
+        """The founding device makes the school's group reader keys and grants them to itself, in one
+        request. With the safeguarding group it also makes the ``signing:directory`` key, whose private half
+        yields the school signing key, and signs the first directory version (which needs no approval: there
+        is nothing before it). Later, a new group's key is a widening this keyholder approves at once."""
         if SAFEGUARDING in purposes:
             purposes = (*purposes, SIGNING_PURPOSE)
         made = {p: (os.urandom(16), BoxKeyPair.generate()) for p in purposes}
+        for key_id, pair in made.values():
+            self.reader_keys[(key_id, 1)] = pair
         await self.call(
             "POST",
             "/api/v1/keys",
             keys=[
                 {"id": b64e(i), "version": 1, "purpose": p, "public_key": b64e(k.public)} for p, (i, k) in made.items()
             ],
+            grants=self._grants([(key_id, 1, self.user_id, self.identity.box.public) for key_id, _ in made.values()]),
         )
-        for key_id, pair in made.values():
-            self.reader_keys[(key_id, 1)] = pair
-        await self.grant([(key_id, 1, self.user_id, self.identity.box.public) for key_id, _ in made.values()])
-        await self.refresh()
+        if self.signed_directory is None:
+            await self.refresh()
+        else:
+            await self.approve({("key", i, 1, p, k.public) for p, (i, k) in made.items()})
 
     async def add_pupils(self, pupil_ids: list[bytes]) -> None:
-        """A safeguarding device makes each pupil's reader key and keeps it (it grants it to teachers)."""
-        rows = []
+        """A safeguarding keyholder's device makes each pupil's reader key and keeps it (it grants it to
+        teachers), in one request with its own grants; adding them is a widening it approves at once."""
+        rows, items = [], set()
         for pupil_id in pupil_ids:
             key_id, pair = os.urandom(16), BoxKeyPair.generate()
             self.reader_keys[(key_id, 1)] = pair
@@ -313,14 +356,52 @@ class Device:
                     "reader_key": {"id": b64e(key_id), "version": 1, "public_key": b64e(pair.public)},
                 }
             )
+            items |= {("pupil", pupil_id, key_id), ("key", key_id, 1, "pupil", pair.public)}
         for start in range(0, len(rows), 1000):
-            await self.call("POST", "/api/v1/pupils", pupils=rows[start : start + 1000])
-        await self.grant([(b64d(r["reader_key"]["id"], "id"), 1, self.user_id, self.identity.box.public) for r in rows])
+            chunk = rows[start : start + 1000]
+            await self.call(
+                "POST",
+                "/api/v1/pupils",
+                pupils=chunk,
+                grants=self._grants(
+                    [(b64d(r["reader_key"]["id"], "id"), 1, self.user_id, self.identity.box.public) for r in chunk]
+                ),
+            )
+        if self.signed_directory is None:
+            await self.refresh()
+        else:
+            await self.approve(items)
+
+    async def rotate_key(self, key_id: bytes, version: int, pair: BoxKeyPair, members: list[bytes]) -> None:
+        """Publish ``version`` of a reader key made on this device, sealed to ``members`` in one request
+        (``POST /api/v1/keys/rotate``); this device may then list it in the directory unattended."""
+        listed = {b64d(a["id"], "id"): b64d(a["identity_x25519_pk"], "pk") for a in self.directory["accounts"]}
+        purpose = next(k["purpose"] for k in self.directory["reader_keys"] if b64d(k["id"], "id") == key_id)
+        grants = [
+            b64e(
+                make_grant(
+                    GrantInfo(self.school_id, key_id, version, member, self.device_id, now_ms()),
+                    pair,
+                    listed[member],
+                    self.device_key,
+                )
+            )
+            for member in members
+        ]
+        await self.call(
+            "POST",
+            "/api/v1/keys/rotate",
+            reader_key_id=b64e(key_id),
+            version=version,
+            public_key=b64e(pair.public),
+            grants=grants,
+        )
+        self.reader_keys[(key_id, version)] = pair
+        self.made_keys.add(("key", key_id, version, purpose, pair.public))
         await self.refresh()
 
-    async def grant(self, grants: list[tuple[bytes, int, bytes, bytes]]) -> None:
-        """Seal reader keys this device holds to members: (key id, version, member id, member X25519 key)."""
-        made = [
+    def _grants(self, grants: list[tuple[bytes, int, bytes, bytes]]) -> list[str]:
+        return [
             b64e(
                 make_grant(
                     GrantInfo(self.school_id, key_id, version, member, self.device_id, now_ms()),
@@ -331,6 +412,10 @@ class Device:
             )
             for key_id, version, member, member_pk in grants
         ]
+
+    async def grant(self, grants: list[tuple[bytes, int, bytes, bytes]]) -> None:
+        """Seal reader keys this device holds to members: (key id, version, member id, member X25519 key)."""
+        made = self._grants(grants)
         for start in range(0, len(made), 1000):
             await self.call("POST", "/api/v1/grants", grants=made[start : start + 1000])
 

@@ -1,20 +1,18 @@
-"""Who should hold which reader key: the rules of DESIGN.md's Keys and Leaving, as pure functions.
+"""Who may hold which reader key: the rules of docs/ARCHITECTURE.md's Keys and Leaving, as pure functions.
 
-The server uses them to say what grants are owed, which wait for approval, which grants to drop and who
-a new key version is sealed to; a keyholder device uses the same rules over the school's directory to
-check what the server asks of it before it seals anything (docs/PROTOCOL.md, "Keyholder duties and leaving").
+The server and every keyholder device use the same rules over the same facts: the roles and classes of the
+newest **signed** directory (where every widening carries a safeguarding keyholder's approval, PROTOCOL 13),
+never the roles an admin has merely asked for. The server adds the grants it stores (who holds what now).
 
-- A pupil's key: that pupil's class teachers, and approved safeguarding members.
-- ``group:safeguarding``: members with the safeguarding role, once a safeguarding keyholder approved.
-- ``group:<role>`` (``group:sen``, ...): members with that role once approved; approved safeguarding
-  members without approval (they make the grants).
-- ``signing:directory`` (the school signing key, docs/PROTOCOL.md's directory part): approved
-  safeguarding members.
+- A pupil's key: that pupil's class teachers, and safeguarding members.
+- ``group:safeguarding`` and ``signing:directory`` (the school signing key): safeguarding members.
+- ``group:<role>`` (``group:sen``, ...): members with that role, and safeguarding members.
 - ``roster:staff``: every member; ``roster:sensitive``: every member who is not only a contributor.
 
-"Approved" is seen in the grants: a member who holds any version of a group key was granted it by a
-keyholder, and is owed its other versions without asking again. A member who holds none waits for an
-explicit approval. Old versions are owed to every current holder, so nothing ever becomes unreadable.
+Members who left are not in the view and hold nothing. Every version of a key, old ones included, is owed
+to every member entitled to it, so that nothing written under an old version becomes unreadable. A
+**keyholder** is a safeguarding member who holds the safeguarding group's key: the only person whose device
+may publish keys, approve widenings or decide held envelopes. Vectors: tests/vectors/entitlement/.
 """
 
 from __future__ import annotations
@@ -23,21 +21,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
-    "AUTO",
-    "APPROVAL",
     "SAFEGUARDING",
     "View",
     "view_of",
-    "entitlement",
+    "view_of_directory",
     "may_hold",
+    "is_keyholder",
     "owed_by",
-    "pending",
     "to_drop",
     "holders_for",
 ]
 
-AUTO = "auto"
-APPROVAL = "approval"
 SAFEGUARDING = "group:safeguarding"
 
 
@@ -63,38 +57,10 @@ class View:
     def holds_any(self, purpose: str, member: bytes) -> bool:
         return any(self.held(k, member) for k, p in self.purposes.items() if p == purpose)
 
-    def approved_safeguarding(self, member: bytes) -> bool:
-        return "safeguarding" in self.roles.get(member, frozenset()) and self.holds_any(SAFEGUARDING, member)
-
-
-def entitlement(view: View, member: bytes, key_id: bytes) -> str | None:
-    """AUTO (owed without asking), APPROVAL (waits for a safeguarding keyholder) or None (may not hold)."""
-    roles = view.roles.get(member)
-    purpose = view.purposes.get(key_id)
-    if roles is None or purpose is None:
-        return None
-    if purpose == "roster:staff":
-        return AUTO
-    if purpose == "roster:sensitive":
-        return AUTO if roles - {"contributor"} else None
-    if purpose == "pupil":
-        if "teacher" in roles and view.pupil_of.get(key_id) in view.teaches.get(member, frozenset()):
-            return AUTO
-        return AUTO if view.approved_safeguarding(member) else None
-    if purpose.startswith("signing:"):  # the school signing key: held like the safeguarding group's
-        return AUTO if view.approved_safeguarding(member) else None
-    if purpose.startswith("group:"):
-        role = purpose[len("group:") :]
-        if role != "safeguarding" and view.approved_safeguarding(member):
-            return AUTO
-        if role in roles:
-            return AUTO if view.held(key_id, member) or view.holds_any(purpose, member) else APPROVAL
-    return None
-
 
 def may_hold(view: View, member: bytes, key_id: bytes) -> bool:
-    """Whether roles and classes alone allow ``member`` to hold ``key_id``, approval aside (the server's
-    wall mirrors it): what a keyholder device checks against the directory before it seals a key."""
+    """Whether the signed roles and classes allow ``member`` to hold ``key_id``: what a keyholder device
+    checks against the directory before it seals a key, and what the server's wall checks of every grant."""
     roles, purpose = view.roles.get(member), view.purposes.get(key_id)
     if roles is None or purpose is None:
         return False
@@ -103,45 +69,41 @@ def may_hold(view: View, member: bytes, key_id: bytes) -> bool:
     if purpose == "roster:sensitive":
         return bool(roles - {"contributor"})
     if "safeguarding" in roles:
-        return True
+        return purpose == "pupil" or purpose.startswith(("group:", "signing:"))
     if purpose == "pupil":
         return "teacher" in roles and view.pupil_of.get(key_id) in view.teaches.get(member, frozenset())
     return purpose.startswith("group:") and purpose[len("group:") :] in roles
 
 
+def is_keyholder(view: View, member: bytes) -> bool:
+    """A safeguarding member (by the signed directory) who holds the safeguarding group's key."""
+    return "safeguarding" in view.roles.get(member, frozenset()) and view.holds_any(SAFEGUARDING, member)
+
+
 def owed_by(view: View, granter: bytes) -> list[tuple[bytes, int, bytes]]:
     """The grants ``granter`` can make and owes: every version it holds of a key, to each member entitled
-    to that key without approval who lacks that version. Sorted, so duties run in a stable order."""
+    to that key who lacks that version. Sorted, so duties run in a stable order."""
     out = []
     for key_id, versions in view.versions.items():
         mine = view.held(key_id, granter)
         if not mine:
             continue
         for member in view.roles:
-            if member == granter or entitlement(view, member, key_id) != AUTO:
+            if member == granter or not may_hold(view, member, key_id):
                 continue
             out += [(key_id, v, member) for v in versions if v in mine and v not in view.held(key_id, member)]
-    return sorted(out)
-
-
-def pending(view: View) -> list[tuple[bytes, str]]:
-    """(member, group purpose) pairs waiting for a safeguarding keyholder's approval."""
-    out = set()
-    for key_id, purpose in view.purposes.items():
-        if purpose.startswith("group:"):
-            out |= {(m, purpose) for m in view.roles if entitlement(view, m, key_id) == APPROVAL}
     return sorted(out)
 
 
 def to_drop(view: View, member: bytes) -> list[bytes]:
     """The reader keys ``member`` holds a grant of but may no longer hold (it left a class or a group)."""
     held = {key_id for key_id, _, m in view.holdings if m == member}
-    return sorted(k for k in held if entitlement(view, member, k) is None)
+    return sorted(k for k in held if not may_hold(view, member, k))
 
 
 def holders_for(view: View, key_id: bytes) -> list[bytes]:
-    """Who a new version of ``key_id`` is sealed to: every member entitled to it without approval."""
-    return sorted(m for m in view.roles if entitlement(view, m, key_id) == AUTO)
+    """Who a new version of ``key_id`` is sealed to: every member entitled to it."""
+    return sorted(m for m in view.roles if may_hold(view, m, key_id))
 
 
 def view_of(
@@ -165,3 +127,18 @@ def view_of(
         {k: tuple(sorted(v)) for k, v in versions.items()},
         frozenset((k, v, m) for k, v, m in holdings if m in roles),
     )
+
+
+def view_of_directory(directory: dict, holdings: Iterable[tuple[bytes, int, bytes]] = ()) -> View:
+    """The rules' view of a school as a verified directory listing shows it (``sync.directory.listing``:
+    ids as base64url), with the grants the caller knows of."""
+    from .protocol import b64d
+
+    roles = {b64d(a["id"], "id"): a["roles"] for a in directory["accounts"] if not a.get("left")}
+    teaches: dict[bytes, list[bytes]] = {}
+    for c in directory["classes"]:
+        for teacher in c["teachers"]:
+            teaches.setdefault(b64d(teacher, "id"), []).extend(b64d(x, "pupil") for x in c["pupils"])
+    keys = [(b64d(k["id"], "id"), k["version"], k["purpose"]) for k in directory["reader_keys"]]
+    pupil_of = {b64d(x["reader_key_id"], "id"): b64d(x["id"], "id") for x in directory["pupils"]}
+    return view_of(roles, teaches, keys, pupil_of, holdings)

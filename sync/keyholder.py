@@ -1,30 +1,32 @@
-"""Keyholder duties, run by every signed-in keyholder device while it is online (docs/PROTOCOL.md,
+"""Keyholder duties, run by every signed-in reader device while it is online (docs/PROTOCOL.md,
 "Keyholder duties and leaving").
 
-The server says what is owed (``GET /api/v1/keyholder/duties``); the device checks each item against
-the school's directory with the rules of ``sync.entitlement`` and seals only what roles and classes
-allow, so a server cannot steer a key to someone the directory does not entitle:
+The server says what is owed (``GET /api/v1/keyholder/duties``); the device checks each item against the
+school's signed directory with the rules of ``sync.entitlement`` and seals only what the signed roles and
+classes allow, so neither a server nor an admin can steer a key to someone no keyholder approved:
 
-- **rotations**: a key someone left gets a new version, sealed to every member entitled to it; the
-  older versions stay (new entries use the current one, ``Device.group_key`` and ``pupil_key``);
-- **grants**: every version this device holds of a key, to members entitled to it without approval who
-  lack that version: a teacher new to a class, a current holder missing an old or a new version.
+- **rotations** (safeguarding keyholders): a key someone left gets a new version, made on this device and
+  sealed to every member entitled to it; the device lists it in the next directory version unattended,
+  with its own approval (a new version of a key it made itself: PROTOCOL 13.4);
+- **grants**: every version this device holds of a key, to members entitled to it who lack that version:
+  a teacher the directory now lists for a class, a current holder missing an old or a new version.
 
-Group keys that need approval (``group:safeguarding``, ``group:sen``) are sealed only by ``approve``,
-an explicit act of a safeguarding keyholder. pwa/js/sync/keyholder.js is the JavaScript twin.
+Widening who may read at all (a role, a class, a new account) is never a duty: it is an approval, an
+explicit act of a safeguarding keyholder on their own device (``Device.approve``).
+pwa/js/sync/keyholder.js is the JavaScript twin.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crypto import BoxKeyPair, GrantInfo, make_grant
+from crypto import BoxKeyPair
 
 from . import entitlement as rules
-from .device import ApiFailure, Device, now_ms
-from .protocol import b64d, b64e
+from .device import ApiFailure, Device
+from .protocol import b64d
 
-__all__ = ["DutyReport", "directory_view", "run_duties", "approve", "decline", "rotate"]
+__all__ = ["DutyReport", "directory_view", "run_duties", "rotate"]
 
 
 @dataclass
@@ -35,17 +37,9 @@ class DutyReport:
 
 
 def directory_view(directory: dict) -> rules.View:
-    """The rules' view of the school as the directory lists it (no grants: the device checks roles and
-    classes, ``rules.may_hold``, not the server's word on who holds what)."""
-    roles = {b64d(a["id"], "id"): a["roles"] for a in directory["accounts"] if not a.get("left")}
-    pupils_of_class = {b64d(c["id"], "id"): [b64d(p, "pupil") for p in c["pupils"]] for c in directory["classes"]}
-    teaches: dict[bytes, list[bytes]] = {}
-    for c in directory["classes"]:
-        for teacher in c["teachers"]:
-            teaches.setdefault(b64d(teacher, "id"), []).extend(pupils_of_class[b64d(c["id"], "id")])
-    keys = [(b64d(k["id"], "id"), k["version"], k["purpose"]) for k in directory["reader_keys"]]
-    pupil_of = {b64d(p["reader_key_id"], "id"): b64d(p["id"], "id") for p in directory["pupils"]}
-    return rules.view_of(roles, teaches, keys, pupil_of, [])
+    """The rules' view of the school as the signed directory lists it (no grants: the device checks roles
+    and classes, ``rules.may_hold``, not the server's word on who holds what)."""
+    return rules.view_of_directory(directory)
 
 
 def _identity_pk(device: Device, member: bytes) -> bytes:
@@ -76,6 +70,7 @@ async def run_duties(device: Device) -> DutyReport:
         report.rotated.append((key_id, item["version"] + 1))
     if report.rotated:
         duties = await device.call("GET", "/api/v1/keyholder/duties")
+        view = directory_view(device.directory)
     owed = []
     for item in duties["grants"]:
         key_id, member = b64d(item["reader_key_id"], "reader_key_id"), b64d(item["member_id"], "member_id")
@@ -91,44 +86,4 @@ async def run_duties(device: Device) -> DutyReport:
 
 async def rotate(device: Device, key_id: bytes, version: int, members: list[bytes]) -> None:
     """Make ``version`` of a reader key on this device and seal it to ``members`` in one request."""
-    pair = BoxKeyPair.generate()
-    grants = [
-        b64e(
-            make_grant(
-                GrantInfo(device.school_id, key_id, version, member, device.device_id, now_ms()),
-                pair,
-                _identity_pk(device, member),
-                device.device_key,
-            )
-        )
-        for member in members
-    ]
-    await device.call(
-        "POST",
-        "/api/v1/keys/rotate",
-        reader_key_id=b64e(key_id),
-        version=version,
-        public_key=b64e(pair.public),
-        grants=grants,
-    )
-    device.reader_keys[(key_id, version)] = pair
-    await device.refresh()
-
-
-async def approve(device: Device, member: bytes, purpose: str) -> None:
-    """A safeguarding keyholder approves a member joining a group: its device seals every version of the
-    group's key it holds to the member, then records the approval (which checks the grant is there)."""
-    await device.refresh()  # the newest directory: it must list the member and the role
-    view = directory_view(device.directory)
-    versions = sorted(
-        (b64d(k["id"], "id"), k["version"]) for k in device.directory["reader_keys"] if k["purpose"] == purpose
-    )
-    if not versions or not rules.may_hold(view, member, versions[0][0]):
-        raise PermissionError(f"the directory does not give this member the role for {purpose}")
-    pk = _identity_pk(device, member)
-    await device.grant([(k, v, member, pk) for k, v in versions if (k, v) in device.reader_keys])
-    await device.call("POST", "/api/v1/approvals", member_id=b64e(member), purpose=purpose, decision="approve")
-
-
-async def decline(device: Device, member: bytes, purpose: str) -> None:
-    await device.call("POST", "/api/v1/approvals", member_id=b64e(member), purpose=purpose, decision="decline")
+    await device.rotate_key(key_id, version, BoxKeyPair.generate(), members)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from crypto import BoxKeyPair, SigningKey
+from crypto import BoxKeyPair, DeviceCert, SigningKey, make_device_cert, sign_identity_binding
 from crypto.directory import (
     DirAccount,
     DirClass,
@@ -32,20 +32,27 @@ SCHOOL = os.urandom(16)
 
 
 def _content(n: int = 3) -> DirectoryContent:
-    accounts = tuple(
-        DirAccount(os.urandom(16), ("teacher",), os.urandom(32), os.urandom(32), False, f"t{i}", f"Teacher {i}")
-        for i in range(n)
-    )
+    """n teachers of one class, each with a device, bound and certified by their own identity keys."""
+    accounts, devices = [], []
+    for i in range(n):
+        user, identity, box, device_id = os.urandom(16), SigningKey.generate(), BoxKeyPair.generate(), os.urandom(16)
+        binding = sign_identity_binding(identity, SCHOOL, user, box.public)
+        accounts.append(
+            DirAccount(user, ("teacher",), box.public, identity.public, binding, False, f"t{i}", f"Teacher {i}")
+        )
+        device_pk = SigningKey.generate().public
+        cert = make_device_cert(identity, DeviceCert(SCHOOL, user, device_id, device_pk, 5))
+        devices.append(DirDevice(device_id, user, device_pk, 5, cert[89:], False))
     keys = tuple(DirKey(os.urandom(16), 1, "pupil", os.urandom(32), True) for _ in range(n))
     pupils = tuple(DirPupil(os.urandom(16), k.id) for k in keys)
-    devices = tuple(DirDevice(os.urandom(16), a.id, os.urandom(32), False) for a in accounts)
     classes = (DirClass(os.urandom(16), "Year 1", tuple(p.id for p in pupils), tuple(a.id for a in accounts)),)
-    return DirectoryContent(accounts, devices, keys, pupils, classes)
+    return DirectoryContent(tuple(accounts), tuple(devices), keys, pupils, classes)
 
 
-def _sign(key: SigningKey, version: int, prev: bytes, content: DirectoryContent, next_pk: bytes | None = None) -> bytes:
+def _sign(key: SigningKey, version: int, prev: bytes, content: DirectoryContent, next_pk: bytes | None = None,
+          approvals: tuple[bytes, ...] = ()) -> bytes:
     return sign_directory(key, school_id=SCHOOL, version=version, prev_hash=prev, created_ms=1,
-                          next_signing_pk=next_pk or key.public, content=content)
+                          next_signing_pk=next_pk or key.public, content=content, approvals=approvals)
 
 
 def test_content_encoding_does_not_depend_on_list_order() -> None:
@@ -86,22 +93,32 @@ def test_a_round_trip_keeps_every_field() -> None:
     assert d.content.classes[0].label == "Year 1" and len(d.content.classes[0].pupils) == 3
 
 
-def test_follow_takes_the_rotation_chain_and_refuses_a_shortcut() -> None:
+def test_follow_takes_every_version_and_refuses_a_shortcut() -> None:
     old, new = SigningKey.generate(), SigningKey.generate()
     c = _content()
+    keyholder = c.accounts[0]
+    c = dataclasses.replace(c, accounts=(dataclasses.replace(keyholder, roles=("safeguarding",)), *c.accounts[1:]))
     v1 = _sign(old, 1, bytes(32), c)
     held = verify_directory(v1, SCHOOL, None)
-    v2 = _sign(old, 2, held.hash, c, new.public)
-    v3 = _sign(new, 3, read_directory(v2).hash, c)
-    v4 = _sign(new, 4, read_directory(v3).hash, c)
-    followed = follow({"signed": b64e(v4), "links": [b64e(v2)]}, SCHOOL, old.public, held)
-    assert followed is not None and followed.directory.version == 4 and followed.pinned_pk == new.public
-    with pytest.raises(DirectoryRefused) as shortcut:  # without the announcing version, the new key is unknown
-        follow({"signed": b64e(v4), "links": []}, SCHOOL, old.public, held)
-    assert shortcut.value.code == BadSignature.code
+    announcing = _sign(old, 2, held.hash, c, new.public)
+    with pytest.raises(DirectoryRefused) as unapproved:  # a new signing key is a widening: it needs an approval
+        follow({"signed": b64e(announcing), "links": []}, SCHOOL, old.public, held)
+    assert unapproved.value.code == "unapproved"
+    v2 = _sign(old, 2, held.hash, c)
+    v3 = _sign(old, 3, read_directory(v2).hash, c)
+    v4 = _sign(old, 4, read_directory(v3).hash, c)
+    followed = follow({"signed": b64e(v4), "links": [b64e(v2), b64e(v3)]}, SCHOOL, old.public, held)
+    assert followed is not None and followed.directory.version == 4 and followed.pinned_pk == old.public
+    with pytest.raises(DirectoryRefused) as shortcut:  # every version is followed: each is approved against the last
+        follow({"signed": b64e(v4), "links": [b64e(v3)]}, SCHOOL, old.public, held)
+    assert shortcut.value.code == Rollback.code
     with pytest.raises(DirectoryRefused) as backwards:
-        follow({"signed": b64e(v3), "links": []}, SCHOOL, new.public, followed.directory)
+        follow({"signed": b64e(v3), "links": []}, SCHOOL, old.public, followed.directory)
     assert backwards.value.code == Rollback.code
+    with pytest.raises(DirectoryRefused) as stranger:
+        follow({"signed": b64e(_sign(new, 5, followed.directory.hash, c)), "links": []}, SCHOOL, old.public,
+               followed.directory)
+    assert stranger.value.code == BadSignature.code
 
 
 def test_the_same_version_served_again_changes_nothing_and_no_version_after_one_is_refused() -> None:

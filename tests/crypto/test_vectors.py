@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from crypto.selfcheck import EXPECTS, SelfCheckFailed, check_vector
+from crypto.selfcheck import EXPECTS, RULE_FOLDERS, SelfCheckFailed, check_vector
 
 VECTORS = Path(__file__).parents[1] / "vectors"
-FOLD = "fold"  # the concern fold's vectors: run by tests/sync/test_fold_vectors.py
-FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name != FOLD)
+FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name not in RULE_FOLDERS)
 CONSTRUCTS = {
     "account", "challenge", "bundle", "recovery", "recovery_proof", "device_cert", "device_auth", "wrap", "grant",
-    "envelope", "padding", "roster", "local", "directory",
+    "envelope", "padding", "roster", "local", "directory", "approval", "identity_binding",
 }
 
 

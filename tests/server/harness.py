@@ -96,7 +96,9 @@ class School:
     pupils: list[bytes] = field(default_factory=list)
     classes: dict[str, list[bytes]] = field(default_factory=dict)
 
-    async def invite(self, name: str, roles: list[str]) -> Member:
+    async def invite(self, name: str, roles: list[str], *, approve: bool = True) -> Member:
+        """An admin (the DSL, here) invites ``name``; the invitee joins on a device of its own; and, unless
+        ``approve`` is False, the DSL approves the new account on its device, as a keyholder would."""
         code = (
             await self.dsl.device.call("POST", "/api/v1/admin/invitations", login=name, display_name=name, roles=roles)
         )["code"]
@@ -106,7 +108,9 @@ class School:
         )
         member = Member(device, registration.totp_secret, Outbox(self.folder / f"{name}-{os.urandom(4).hex()}.db"))
         self.members[name] = member
-        await self.dsl.device.refresh()  # the next keyholder device online signs the directory listing them
+        if approve:  # the DSL saw the new account on its device and approved it (and nothing else waiting)
+            pending = await self.dsl.device.pending()
+            await self.dsl.device.approve({i for i in pending if device.user_id in i[1:3]})
         return member
 
 
@@ -150,7 +154,7 @@ async def build_school(
             for name in classes
         ],
     )
-    await dsl_device.refresh()
+    await dsl_device.approve()  # the class lists: the DSL approves them as a reviewed list
     grants = []
     for name in classes:
         teacher = teachers[name].device

@@ -76,7 +76,7 @@ async def test_founder_contributor_and_teacher_work_through_the_device_verbs(
             {"id": b64e(bytes(16)), "label": "Fictional Oak", "pupils": [b64e(p) for p in pupils],
              "teachers": [b64e(teacher_id)]},
         ])
-        await dsl.refresh()
+        await dsl.approve()  # the DSL approves the two new accounts and the class, as one reviewed list
         teacher_pk = next(
             b64d(a["identity_x25519_pk"], "pk") for a in dsl.directory["accounts"] if a["login"] == "teacher-cli"
         )

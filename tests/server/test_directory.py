@@ -80,8 +80,8 @@ async def test_the_server_takes_only_the_next_version_signed_with_the_key_on_fil
     signing = _signing_key(dsl)
 
     def signed(key: SigningKey, version: int, prev: bytes, content=held.content) -> bytes:  # type: ignore[no-untyped-def]
-        return sign_directory(key, school_id=school.school_id, version=version, prev_hash=prev, created_ms=1,
-                              next_signing_pk=key.public, content=content)
+        return sign_directory(key, school_id=school.school_id, version=version, prev_hash=prev,
+                              created_ms=held.created_ms, next_signing_pk=key.public, content=content)
 
     assert (await _post(dsl, b"\x01" + os.urandom(300))).code == "invalid_directory"
     assert (await _post(dsl, held.raw[:-1] + bytes([held.raw[-1] ^ 1]))).code == "invalid_directory"
@@ -95,7 +95,13 @@ async def test_the_server_takes_only_the_next_version_signed_with_the_key_on_fil
     assert (await _post(dsl, other_school)).code == "invalid_directory"
     extra = DirKey(os.urandom(16), 1, SAFEGUARDING, BoxKeyPair.generate().public, True)
     slipped = dataclasses.replace(held.content, reader_keys=(*held.content.reader_keys, extra))
-    assert (await _post(dsl, signed(signing, held.version + 1, held.hash, slipped))).code == "stale_directory"
+    assert (await _post(dsl, signed(signing, held.version + 1, held.hash, slipped))).code == "invalid_directory"
+    sg_id, sg_version, _ = dsl.group_key(SAFEGUARDING)  # a next version of the pinned key, with no approval
+    next_version = DirKey(sg_id, sg_version + 1, SAFEGUARDING, BoxKeyPair.generate().public, True)
+    keys = tuple(dataclasses.replace(k, current=False) if k.id == sg_id else k for k in held.content.reader_keys)
+    unapproved = dataclasses.replace(held.content, reader_keys=(*keys, next_version))
+    refused = await _post(dsl, signed(signing, held.version + 1, held.hash, unapproved))
+    assert refused.code == "unapproved_directory"  # signed with the school key, still refused: nobody approved it
     teacher = school.members["teacher-oak"].device
     with pytest.raises(ApiFailure) as forbidden:
         await teacher.call("POST", "/api/v1/directory", signed=b64e(signed(signing, held.version + 1, held.hash)))
@@ -108,14 +114,17 @@ async def test_the_server_takes_only_the_next_version_signed_with_the_key_on_fil
 
 async def test_a_stale_keyholder_cannot_publish_an_old_picture(school) -> None:
     dsl = school.dsl.device
+    tablet = await _second_device(school, "teacher-oak")
+    await dsl.refresh()  # the tablet is listed
     held = dsl.signed_directory
     signing = _signing_key(dsl)
-    await _second_device(school, "teacher-oak")  # the school changes while the DSL's device looks away
+    await tablet.call("POST", "/api/v1/devices/revoke", device_id=b64e(tablet.device_id))  # while the DSL looks away
     old_picture = sign_directory(signing, school_id=school.school_id, version=held.version + 1, prev_hash=held.hash,
-                                 created_ms=1, next_signing_pk=signing.public, content=held.content)
-    assert (await _post(dsl, old_picture)).code == "stale_directory"
+                                 created_ms=held.created_ms, next_signing_pk=signing.public, content=held.content)
+    assert (await _post(dsl, old_picture)).code == "stale_directory"  # it would leave the lost tablet trusted
     await dsl.refresh()  # reading the current state and signing that is accepted
     assert dsl.signed_directory.version == held.version + 1
+    assert next(d for d in dsl.directory["devices"] if d["id"] == b64e(tablet.device_id))["revoked"] is True
 
 
 async def test_a_rotation_is_followed_through_the_version_signed_by_the_old_key(school) -> None:
@@ -126,7 +135,7 @@ async def test_a_rotation_is_followed_through_the_version_signed_by_the_old_key(
     await school.invite("lunch-2", ["contributor"])  # the next version is signed with the new key
     newest = read_directory(dsl.signed_directory.raw)
     assert newest.signing_pk == new_pk and newest.version >= held + 2
-    await teacher.refresh()  # two versions behind: it takes the announcing version from `links`
+    await teacher.refresh()  # versions behind: it follows every one from `links`, the announcing one among them
     assert teacher.pinned_signing_pk == new_pk and teacher.fingerprint == dsl.fingerprint
     assert teacher.signed_directory.version == newest.version
 
@@ -159,7 +168,8 @@ async def test_a_hostile_server_cannot_slip_in_a_key_or_serve_an_older_version(s
     def slip_in(served: dict) -> dict:  # a newer version listing the server's key, signed by the server's key
         d = read_directory(b64d(served["signed"], "signed"))
         extra = DirKey(sg_id, sg_version + 1, SAFEGUARDING, invented.public, True)
-        content = dataclasses.replace(d.content, reader_keys=(*d.content.reader_keys, extra))
+        keys = tuple(dataclasses.replace(k, current=False) if k.id == sg_id else k for k in d.content.reader_keys)
+        content = dataclasses.replace(d.content, reader_keys=(*keys, extra))
         raw = sign_directory(own_key, school_id=d.school_id, version=d.version + 1, prev_hash=d.hash, created_ms=1,
                              next_signing_pk=own_key.public, content=content)
         current = {**teacher.directory, "reader_keys": [*teacher.directory["reader_keys"], {

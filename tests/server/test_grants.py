@@ -1,5 +1,6 @@
-"""Grants over a school's life, at the protocol level (docs/PROTOCOL.md 14): automatic pupil-key grants
-for a teacher assigned to a class, approvals for group keys, their age, and single holders."""
+"""Grants over a school's life, at the protocol level (docs/PROTOCOL.md 13 and 14): a teacher assigned to a
+class gets its pupil keys only once a keyholder approved the assignment, group roles wait for approval with
+who asked and why, a keyholder may decline, and single holders are flagged."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from crypto import envelope as env
-from server.models import PendingGrant
+from server.models import AccessRequest
 from sync.device import SAFEGUARDING, SEN, ApiFailure
-from sync.keyholder import approve, decline, run_duties
+from sync.directory import items_json
+from sync.keyholder import run_duties
 from sync.protocol import b64d, b64e
 
 pytestmark = pytest.mark.asyncio
@@ -39,7 +41,7 @@ async def read_all(member, running) -> list[bytes]:  # type: ignore[no-untyped-d
     return out
 
 
-async def test_a_teacher_assigned_to_a_class_gets_its_pupil_keys_from_the_next_keyholder_device(school) -> None:
+async def test_a_teacher_assigned_to_a_class_gets_its_pupil_keys_once_a_keyholder_approves(school) -> None:
     dsl = school.dsl.device
     oak = school.classes["oak"]
     dsl.write(school.dsl.outbox, b"fictional: before the new teacher", pupil_ids=[oak[0]])
@@ -50,17 +52,25 @@ async def test_a_teacher_assigned_to_a_class_gets_its_pupil_keys_from_the_next_k
         "/api/v1/admin/class-teachers",
         class_id=b64e(class_id(school, "oak")),
         user_id=b64e(newcomer.device.user_id),
+        reason="covering Oak this term",
     )
+    assert (await run_duties(dsl)).granted == 0  # a keyholder device never acts on a request by itself
     await newcomer.device.refresh()
-    assert held_keys(newcomer.device) == set()  # the server makes no grant: a keyholder device does
+    assert held_keys(newcomer.device, "pupil") == set()
+    pending = (await dsl.call("GET", "/api/v1/approvals"))["pending"]
+    assert [(p["item"]["kind"], p["reason"], p["requested_by"]["login"]) for p in pending] == [
+        ("teaches", "covering Oak this term", "dsl")
+    ]
 
+    approved = await dsl.approve({("teaches", class_id(school, "oak"), newcomer.device.user_id)})
     report = await run_duties(dsl)
 
-    assert report.granted == 3 and not report.refused
+    assert approved and report.granted == 3 and not report.refused
     await newcomer.device.refresh()
-    assert held_keys(newcomer.device) == {dsl.pupil_key(p)[:2] for p in oak}
+    assert held_keys(newcomer.device, "pupil") == {dsl.pupil_key(p)[:2] for p in oak}
     assert await read_all(newcomer, school.running) == [b"fictional: before the new teacher"]
     assert (await run_duties(dsl)).granted == 0  # nothing is owed twice
+    assert (await dsl.call("GET", "/api/v1/approvals"))["pending"] == []
 
 
 async def test_assigning_needs_a_teacher_and_a_class_of_this_school(school) -> None:
@@ -81,55 +91,55 @@ async def test_assigning_needs_a_teacher_and_a_class_of_this_school(school) -> N
     assert unknown.value.code == "not_found"
 
 
-async def test_joining_sen_or_safeguarding_waits_for_a_safeguarding_keyholders_approval(school) -> None:
+async def test_joining_sen_or_safeguarding_waits_for_a_keyholders_approval_and_may_be_declined(school) -> None:
     dsl = school.dsl.device
-    senco = await school.invite("senco", ["teacher", "sen"])
+    senco = await school.invite("senco", ["teacher", "sen"], approve=False)
     teacher = school.members["teacher-ash"]
-    await dsl.call("POST", "/api/v1/admin/roles", user_id=b64e(teacher.device.user_id), roles=["safeguarding"])
+    await dsl.call("POST", "/api/v1/admin/roles", user_id=b64e(teacher.device.user_id), roles=["safeguarding"],
+                   reason="deputy DSL from January")
 
     pending = (await dsl.call("GET", "/api/v1/approvals"))["pending"]
-    assert {(p["login"], p["purpose"]) for p in pending} == {("senco", SEN), ("teacher-ash", SAFEGUARDING)}
+    kinds = {(p["item"]["kind"], p["item"].get("role")) for p in pending}
+    assert kinds == {("account", None), ("role", "teacher"), ("role", "sen"), ("role", "safeguarding")}
     assert all(p["age_ms"] >= 0 and p["requested_ms"] > 0 for p in pending)
+    assert {p["reason"] for p in pending if p["item"].get("role") == "safeguarding"} == {"deputy DSL from January"}
 
-    await run_duties(dsl)  # the automatic duty never seals a group key that waits for approval
+    await run_duties(dsl)  # the automatic duty never seals a key for what waits for approval
+    await dsl.refresh()
     for member in (senco, teacher):
         await member.device.refresh()
         assert not held_keys(member.device, SEN) and not held_keys(member.device, SAFEGUARDING)
-    with pytest.raises(ApiFailure) as early:  # an approval is the grant: it cannot come first
-        await dsl.call(
-            "POST", "/api/v1/approvals", member_id=b64e(senco.device.user_id), purpose=SEN, decision="approve"
-        )
-    assert early.value.code == "grant_missing"
 
-    await dsl.refresh()
-    await approve(dsl, senco.device.user_id, SEN)
-    await decline(dsl, teacher.device.user_id, SAFEGUARDING)
+    await dsl.approve({i for i in await dsl.pending() if i[1] == senco.device.user_id})
+    declined = [p["item"] for p in (await dsl.call("GET", "/api/v1/approvals"))["pending"]]
+    assert [d["kind"] for d in declined] == ["role"]
+    await dsl.call("POST", "/api/v1/approvals/decline", items=declined, reason="not this year")
+    await run_duties(dsl)
 
     assert (await dsl.call("GET", "/api/v1/approvals"))["pending"] == []
     await senco.device.refresh()
     await teacher.device.refresh()
     assert held_keys(senco.device, SEN) == {dsl.group_key(SEN)[:2]}
     assert not held_keys(teacher.device, SAFEGUARDING)
+    listed = {a["login"]: a["roles"] for a in dsl.directory["accounts"]}
+    assert listed["teacher-ash"] == ["teacher"] and sorted(listed["senco"]) == ["sen", "teacher"]
     with pytest.raises(ApiFailure) as again:
-        await decline(dsl, teacher.device.user_id, SAFEGUARDING)
+        await dsl.call("POST", "/api/v1/approvals/decline", items=declined)
     assert again.value.code == "not_found"
 
 
-async def test_pending_grants_are_listed_oldest_first_with_their_age(school) -> None:
+async def test_pending_widenings_say_who_asked_and_how_long_they_have_waited(school) -> None:
     dsl = school.dsl.device
-    first = await school.invite("senco-1", ["sen"])
-    await school.invite("senco-2", ["sen"])
-    await dsl.call("GET", "/api/v1/approvals")  # the rows are made when first seen
+    first = await school.invite("senco-1", ["teacher"])
+    await dsl.call("POST", "/api/v1/admin/roles", user_id=b64e(first.device.user_id), roles=["sen"])
     async with school.running.services.engine.begin() as conn:
         await conn.execute(
-            update(PendingGrant)
-            .where(PendingGrant.member_id == first.device.user_id)
-            .values(requested_ms=PendingGrant.requested_ms - 3 * DAY_MS)
+            update(AccessRequest).values(requested_ms=AccessRequest.requested_ms - 3 * DAY_MS)
         )
-    pending = (await dsl.call("GET", "/api/v1/approvals"))["pending"]
-    assert [p["login"] for p in pending] == ["senco-1", "senco-2"]
-    assert 3 * DAY_MS <= pending[0]["age_ms"] < 4 * DAY_MS
-    assert pending[1]["age_ms"] < DAY_MS
+    (pending,) = (await dsl.call("GET", "/api/v1/approvals"))["pending"]
+    assert pending["item"] == items_json([("role", first.device.user_id, "sen")])[0]
+    assert pending["requested_by"]["login"] == "dsl"
+    assert 3 * DAY_MS <= pending["age_ms"] < 4 * DAY_MS
 
 
 async def test_reader_keys_with_a_single_holder_are_flagged(school) -> None:
@@ -138,14 +148,13 @@ async def test_reader_keys_with_a_single_holder_are_flagged(school) -> None:
     assert flagged - {"signing:directory"} == {SAFEGUARDING, SEN}  # pupil keys: the DSL and the class teacher
 
     deputy = await school.invite("deputy", ["safeguarding"])
-    await dsl.refresh()
-    await approve(dsl, deputy.device.user_id, SAFEGUARDING)
-    await run_duties(dsl)  # an approved safeguarding member is then owed the SEN and pupil keys
+    await run_duties(dsl)  # an approved safeguarding member is owed the group, SEN, signing and pupil keys
 
     assert (await dsl.call("GET", "/api/v1/keys/single-holder"))["keys"] == []
     await deputy.device.refresh()
     assert len(held_keys(deputy.device, "pupil")) == len(school.pupils)
     assert held_keys(deputy.device, SEN) == {dsl.group_key(SEN)[:2]}
+    assert held_keys(deputy.device, SAFEGUARDING) == {dsl.group_key(SAFEGUARDING)[:2]}
 
 
 BAD_BODIES = [
@@ -154,7 +163,8 @@ BAD_BODIES = [
     {"user_id": b64e(bytes(16)), "scope": "galaxy"},
     {"grants": ["x"]},
     {"reader_key_id": b64e(bytes(16)), "version": 1, "public_key": b64e(bytes(32)), "grants": []},
-    {"member_id": b64e(bytes(16)), "purpose": "group:sen", "decision": "maybe"},
+    {"items": [{"kind": "role", "user_id": b64e(bytes(16)), "role": "sen"}]},
+    {"items": [{"kind": "galaxy"}], "reason": 5},
     {"envelope_id": b64e(bytes(16)), "decision": "accept"},
     {"class_id": 5, "user_id": None},
 ]

@@ -15,7 +15,7 @@ from crypto import envelope as env
 from server.models import Account, Grant
 from sync.client import Revoked
 from sync.device import SEN, ApiFailure, sign_in
-from sync.keyholder import approve, run_duties
+from sync.keyholder import run_duties
 from sync.protocol import b64d, b64e
 from tests.server.harness import PASSWORD, Member
 from tests.server.test_grants import class_id, held_keys, read_all
@@ -56,6 +56,7 @@ async def test_leaving_the_school_revokes_at_once_and_rotates_every_key_they_hel
         class_id=b64e(class_id(school, "oak")),
         user_id=b64e(stayer.device.user_id),
     )
+    await dsl.approve()  # the DSL approves the assignment on its device
     await run_duties(dsl)
     await write(school.dsl, school.running, b"fictional: before leaving", pupil_ids=[oak[0]])
     client = await leaver.connect(school.running)
@@ -96,6 +97,7 @@ async def test_leaving_a_class_drops_only_that_class_keys_and_the_device_starts_
         class_id=b64e(class_id(school, "ash")),
         user_id=b64e(teacher.device.user_id),
     )
+    await dsl.approve()  # the DSL approves the assignment on its device
     await run_duties(dsl)
     assert len(await grants_of(school, teacher.device.user_id)) == 6
     client = await teacher.connect(school.running)
@@ -123,9 +125,11 @@ async def test_leaving_a_class_drops_only_that_class_keys_and_the_device_starts_
 
 async def test_leaving_a_group_drops_its_key_and_a_new_version_goes_to_those_who_stay(school) -> None:
     dsl = school.dsl.device
-    senco = await school.invite("senco", ["teacher", "sen"])
-    await dsl.refresh()
-    await approve(dsl, senco.device.user_id, SEN)
+    senco = await school.invite("senco", ["teacher", "sen"])  # approved by the DSL on its device
+    await run_duties(dsl)  # the SEN key follows the approval
+    assert (dsl.group_key(SEN)[0], 1, senco.device.user_id) in {
+        (k, v, senco.device.user_id) for k, v in await grants_of(school, senco.device.user_id)
+    }
     old = dsl.group_key(SEN)[:2]
 
     await dsl.call("POST", "/api/v1/admin/leave", user_id=b64e(senco.device.user_id), scope="group", role="sen")

@@ -130,7 +130,12 @@ async def test_an_invitation_with_classes_makes_the_joiner_their_teacher(school)
         device=registered,
     )  # the first good code confirms the authenticator
     assert (await _invitations(school))["dee.teacher@example.org"]["status"] == "active"
-    await dsl.refresh()
+    await dsl.refresh()  # unattended: the new account and its class wait for a keyholder's approval
+    oak = next(c for c in dsl.directory["classes"] if c["label"] == "oak")
+    assert b64e(device.user_id) not in oak["teachers"]
+    await _fails("forbidden", dsl.grant([(*dsl.pupil_key(school.classes["oak"][0])[:2], device.user_id,
+                                          device.identity.box.public)]))
+    await dsl.approve()  # the DSL approves the account, its role and its class on its own device
     oak = next(c for c in dsl.directory["classes"] if c["label"] == "oak")
     assert b64e(device.user_id) in oak["teachers"]
     # the server's wall now lets a keyholder grant the class's pupil keys, and only those

@@ -67,8 +67,9 @@ async def _join(school, login: str, roles: list[str], classes: list[str]):  # ty
 
 
 async def _grant_class(school, label: str, device: Device) -> None:  # type: ignore[no-untyped-def]
+    """The DSL approves the new account and its class on its device, then grants the class's pupil keys."""
     dsl = school.dsl.device
-    await dsl.refresh()
+    await dsl.approve({i for i in await dsl.pending() if device.user_id in i[1:3]})
     grants = []
     for pupil in school.classes[label]:
         key_id, version, _ = dsl.pupil_key(pupil)
