@@ -26,7 +26,7 @@ from .errors import ApiError
 from .models import READING_ROLES, Account, Challenge, Device, Session, SignInAttempt
 from .storage import now_ms
 
-__all__ = ["Principal", "Accounts", "MAX_FAILURES", "FAILURE_WINDOW_MS", "hash_token"]
+__all__ = ["Principal", "Accounts", "MAX_FAILURES", "FAILURE_WINDOW_MS", "hash_token", "end_sessions_in"]
 
 MAX_FAILURES = 10
 FAILURE_WINDOW_MS = 15 * 60 * 1000
@@ -34,7 +34,66 @@ CHALLENGE_MS = 2 * 60 * 1000
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return hashlib.sha256(token.encode("ascii", "replace")).digest()
+
+
+_SESSION_STATE = (
+    select(
+        Session.school_id,
+        Session.user_id,
+        Session.device_id,
+        Session.revoked_ms,
+        Session.expires_ms,
+        Device.public_key,
+        Device.revoked_ms.label("device_revoked_ms"),
+        Account.roles,
+        Account.left_ms,
+    )
+    .join(Device, (Device.school_id == Session.school_id) & (Device.id == Session.device_id))
+    .join(Account, (Account.school_id == Session.school_id) & (Account.id == Session.user_id))
+)
+
+
+def _ended(s) -> str | None:  # type: ignore[no-untyped-def]
+    """Why the session row ``s`` of ``_SESSION_STATE`` no longer holds, or None while it does."""
+    if s is None:
+        return "signed_out"
+    if s.device_revoked_ms is not None:  # a revoked device hands over and wipes, whatever its session did
+        return "device_revoked"
+    if s.left_ms is not None:
+        return "left_school"
+    if s.revoked_ms is not None:
+        return "signed_out"
+    if s.expires_ms <= now_ms():
+        return "session_expired"
+    return None
+
+
+async def end_sessions_in(  # type: ignore[no-untyped-def]
+    conn,
+    school_id: bytes,
+    *,
+    user_id: bytes | None = None,
+    device_id: bytes | None = None,
+    session: bytes | None = None,
+    except_session: bytes | None = None,
+) -> int:
+    """Mark a user's, a device's or one session's sessions ended, inside the caller's transaction (all but
+    ``except_session``). ``Services.end_sessions`` calls this and then closes their sockets everywhere; a
+    caller changing credentials calls it in its own transaction too, so no crash leaves the old sessions."""
+    if user_id is None and device_id is None and session is None:
+        raise ValueError("end_sessions_in needs a user, a device or a session")
+    where = [Session.school_id == school_id, Session.revoked_ms.is_(None)]
+    if user_id is not None:
+        where.append(Session.user_id == user_id)
+    if device_id is not None:
+        where.append(Session.device_id == device_id)
+    if session is not None:
+        where.append(Session.token_hash == session)
+    if except_session is not None:
+        where.append(Session.token_hash != except_session)
+    result = await conn.execute(update(Session).where(*where).values(revoked_ms=now_ms()))
+    return result.rowcount or 0
 
 
 
@@ -61,6 +120,9 @@ class Principal:
     device_pk: bytes = field(repr=False)
     roles: frozenset[str]
     request_id: str | None = None
+    session: bytes = field(default=b"", repr=False)  # the session's token hash: it names the session
+    expires_ms: int = 0
+
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -274,49 +336,26 @@ class Accounts:
             )
         )
 
-    async def sign_out(self, token: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(Session).where(Session.token_hash == hash_token(token)).values(revoked_ms=now_ms())
-            )
-
     # --- sessions ------------------------------------------------------------------------------
 
     async def principal(self, token: str) -> Principal:
         """The principal of an HTTP request's bearer token."""
         try:
-            principal = await self._session(token)
+            principal = await self._session(hash_token(token))
         except ProtocolError:
             principal = None  # a revoked device: over HTTP it is simply not signed in
         if principal is None:
             raise ApiError("unauthenticated", "sign in again")
         return principal
 
-    async def _session(self, token: str, request_id: str | None = None) -> Principal | None:
+    async def _session(self, session: bytes, request_id: str | None = None) -> Principal | None:
         async with self.engine.connect() as conn:
-            s = (
-                await conn.execute(
-                    select(
-                        Session.school_id,
-                        Session.user_id,
-                        Session.device_id,
-                        Session.revoked_ms,
-                        Session.expires_ms,
-                        Device.public_key,
-                        Device.revoked_ms.label("device_revoked_ms"),
-                        Account.roles,
-                        Account.left_ms,
-                    )
-                    .join(Device, (Device.school_id == Session.school_id) & (Device.id == Session.device_id))
-                    .join(Account, (Account.school_id == Session.school_id) & (Account.id == Session.user_id))
-                    .where(Session.token_hash == hash_token(token))
-                )
-            ).first()
+            s = (await conn.execute(_SESSION_STATE.where(Session.token_hash == session))).first()
         if s is not None and s.device_revoked_ms is not None:
             raise ProtocolError(
                 "device_revoked", "this device was revoked; wipe its local store", request_id=request_id
             )
-        if s is None or s.revoked_ms is not None or s.expires_ms < now_ms() or s.left_ms is not None:
+        if _ended(s) is not None:
             return None
         return Principal(
             bytes(s.school_id),
@@ -325,11 +364,19 @@ class Accounts:
             bytes(s.public_key),
             frozenset(s.roles.split()),
             request_id,
+            session,
+            s.expires_ms,
         )
+
+    async def session_ended(self, session: bytes) -> str | None:
+        """Why a session no longer holds (a reason of ``server.hub.REASONS``), or None while it does. One
+        lookup by primary key: an open socket asks this on every frame it receives."""
+        async with self.engine.connect() as conn:
+            return _ended((await conn.execute(_SESSION_STATE.where(Session.token_hash == session))).first())
 
     async def authenticate_device(self, auth: Auth, nonce: bytes) -> Principal:
         """The websocket's auth frame: a live session for this device, and the device's proof."""
-        principal = await self._session(auth.token, auth.id)
+        principal = await self._session(hash_token(auth.token), auth.id)
         if principal is None:
             raise ProtocolError(
                 "session_expired", "the session expired or was signed out; sign in again", request_id=auth.id

@@ -37,7 +37,6 @@ from .models import (
     ReaderKey,
     RosterRecord,
     SchoolClass,
-    Session,
 )
 from .staff import invite_staff
 from .storage import now_ms
@@ -104,8 +103,9 @@ async def certify_device(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
+    """End this session, and close its open sync sockets on every instance."""
     principal = await _principal(request)
-    await request.app.state.services.accounts.sign_out(request.headers["authorization"][7:])
+    await request.app.state.services.end_sessions(principal.school_id, session=principal.session, reason="signed_out")
     await request.app.state.services.audit(
         principal.school_id, "sign_out", user=principal.user_id, device=principal.device_id
     )
@@ -443,12 +443,7 @@ async def revoke_device(request: Request) -> Response:
             .where(Device.school_id == p.school_id, Device.id == device_id, Device.revoked_ms.is_(None))
             .values(revoked_ms=now_ms())
         )
-        await conn.execute(
-            Session.__table__.update()
-            .where(Session.school_id == p.school_id, Session.device_id == device_id, Session.revoked_ms.is_(None))
-            .values(revoked_ms=now_ms())
-        )
-    closed = await request.app.state.services.revoke(p.school_id, device_id=device_id, reason="device_revoked")
+    closed = await request.app.state.services.end_sessions(p.school_id, device_id=device_id, reason="device_revoked")
     await request.app.state.services.audit(
         p.school_id, "device.revoke", user=p.user_id, device=p.device_id, target=b64e(device_id)
     )

@@ -453,7 +453,7 @@ async def leave(request: Request) -> Response:
             .values(revoked_ms=now_ms())
         )
     reason = "left_school" if scope == "school" else "access_changed"
-    closed = await request.app.state.services.revoke(p.school_id, user_id=member, reason=reason)
+    closed = await request.app.state.services.end_sessions(p.school_id, user_id=member, reason=reason)
     await request.app.state.services.audit(
         p.school_id, f"leave.{scope}", user=p.user_id, device=p.device_id, target=b64e(member)
     )

@@ -25,7 +25,7 @@ from crypto.bundle import SEALED_BYTES
 from sync.protocol import b64e
 
 from ._body import Body
-from .accounts import CHALLENGE_MS, MAX_FAILURES, hash_token, recent_failures
+from .accounts import CHALLENGE_MS, MAX_FAILURES, end_sessions_in, hash_token, recent_failures
 from .errors import ApiError
 from .models import READING_ROLES, Account, Challenge, Device, School, Session, SignInAttempt
 from .storage import now_ms
@@ -112,6 +112,9 @@ async def recover_finish(request: Request) -> Response:
             async with services.engine.begin() as conn:
                 await conn.execute(insert(SignInAttempt).values(school_id=school_id, login=login, at_ms=now_ms()))
         raise
+    await services.end_sessions(  # their sockets too, on every instance
+        school_id, user_id=out["user_id"], except_session=hash_token(out["token"]), reason="recovered"
+    )
     await services.audit(school_id, "account.recover", user=out["user_id"], device=device_id)
     return JSONResponse({**out, "user_id": b64e(out["user_id"]), "bundle": b64e(out["bundle"])})
 
@@ -145,11 +148,7 @@ async def _replace(  # type: ignore[no-untyped-def]
         await conn.execute(
             update(Account).where(Account.school_id == school_id, Account.id == user_id).values(**values)
         )
-        await conn.execute(
-            update(Session)
-            .where(Session.school_id == school_id, Session.user_id == user_id, Session.revoked_ms.is_(None))
-            .values(revoked_ms=now_ms())
-        )
+        await end_sessions_in(conn, school_id, user_id=user_id)  # with the new material: no crash keeps them
         device = (
             await conn.execute(select(Device).where(Device.school_id == school_id, Device.id == device_id))
         ).first()
