@@ -64,7 +64,8 @@ class SchoolCounter(SQLModel, table=True):
 
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("school_id", "login"),)
+    # the id is the client's choice (it is in the device certificate): one school's can never be another's
+    __table_args__ = (UniqueConstraint("school_id", "login"), Index("ux_accounts_id", "id", unique=True))
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     login: str = Field(max_length=200)
@@ -102,6 +103,7 @@ class Invitation(SQLModel, table=True):
 
 class Device(SQLModel, table=True):
     __tablename__ = "devices"
+    __table_args__ = (Index("ux_devices_id", "id", unique=True),)  # chosen by the client, as account ids are
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     user_id: bytes = Field(sa_column=_bytes())
@@ -112,6 +114,7 @@ class Device(SQLModel, table=True):
     revoked_ms: int | None = Field(default=None, sa_type=BigInteger)
     last_counter: int = Field(default=0, sa_type=BigInteger)
     last_hash: bytes = Field(sa_column=_bytes())
+    handed_over_ms: int | None = Field(default=None, sa_type=BigInteger)  # revoked: its one hand-over began
 
 
 class Session(SQLModel, table=True):

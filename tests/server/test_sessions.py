@@ -127,3 +127,99 @@ async def test_signing_out_through_one_instance_closes_the_socket_on_another(two
     frames, code = await until_closed(ws)
     assert (errors(frames), code) == ([(None, "session_expired")], 4003)
     assert two.b.services.hub.connections(two.school.school_id) == []
+
+
+# --- a revoked device's one hand-over -------------------------------------------------------------
+
+
+async def revoked_socket(school, member):  # type: ignore[no-untyped-def]
+    """A revoked device's connection, past its refused auth (good proof): what a thief of it could open."""
+    from websockets.asyncio.client import connect
+
+    from crypto import sign_device_auth
+    from sync.protocol import b64d
+
+    ws = await connect(school.running.ws_url, max_size=None)
+    nonce = b64d(json.loads(await ws.recv())["nonce"], "nonce")
+    device = member.device
+    proof = sign_device_auth(device.device_key, device.school_id, device.device_id, nonce)
+    auth = {"type": "auth", "id": "a", "token": device.token, "device_id": b64e(device.device_id)}
+    await ws.send(frame({**auth, "signature": b64e(proof), "protocol": 1}))
+    assert json.loads(await ws.recv())["code"] == "device_revoked"
+    return ws
+
+
+async def offline_then_revoked(school, name: str, count: int):  # type: ignore[no-untyped-def]
+    lunch = await school.invite(name, ["contributor"])
+    await lunch.device.refresh()
+    for n in range(count):
+        lunch.device.write(lunch.outbox, f"fictional: offline {n}".encode(), pupil_ids=[school.pupils[0]])
+    await school.dsl.device.call("POST", "/api/v1/devices/revoke", device_id=b64e(lunch.device.device_id))
+    return lunch, [p.body for p in lunch.outbox.head(count, 10**8)]
+
+
+async def held_count(school) -> int:  # type: ignore[no-untyped-def]
+    return len((await school.dsl.device.call("GET", "/api/v1/held"))["held"])
+
+
+def hand_over(n: int, bodies: list[bytes]) -> str:
+    return frame({"type": "hand_over", "id": f"h{n}", "envelopes": [b64e(b) for b in bodies]})
+
+
+async def test_a_revoked_device_hands_over_once_and_is_then_closed_at_once(school) -> None:
+    lunch, bodies = await offline_then_revoked(school, "lunch-a", 2)
+    ws = await revoked_socket(school, lunch)
+    await ws.send(hand_over(0, bodies[:1]))
+    assert json.loads(await ws.recv())["type"] == "held"
+    await ws.close()
+
+    again = await revoked_socket(school, lunch)  # the thief reconnects: nothing more is taken
+    frames, code = await until_closed(again)
+    assert (errors(frames), code) == ([(None, "hand_over_limit")], 4001)
+    assert await held_count(school) == 1
+
+
+async def test_a_hand_over_is_capped_in_envelopes_and_bytes(school, monkeypatch) -> None:
+    import server.held
+
+    lunch, bodies = await offline_then_revoked(school, "lunch-b", 4)
+    monkeypatch.setattr(server.held, "HAND_OVER_ENVELOPES", 3)
+    ws = await revoked_socket(school, lunch)
+    await ws.send(hand_over(0, bodies[:2]))
+    assert json.loads(await ws.recv())["type"] == "held"
+    await ws.send(hand_over(1, bodies[2:]))  # the fourth envelope passes the cap: refused whole, and closed
+    frames, code = await until_closed(ws)
+    assert (errors(frames), code) == ([("h1", "hand_over_limit")], 4001)
+    assert await held_count(school) == 2
+
+    other, more = await offline_then_revoked(school, "lunch-c", 2)
+    monkeypatch.setattr(server.held, "HAND_OVER_BYTES", len(hand_over(0, more[:1])) + 10)
+    ws = await revoked_socket(school, other)
+    await ws.send(hand_over(0, more[:1]))
+    assert json.loads(await ws.recv())["type"] == "held"
+    await ws.send(hand_over(1, more[1:]))
+    frames, code = await until_closed(ws)
+    assert (errors(frames), code) == ([("h1", "hand_over_limit")], 4001)
+    assert await held_count(school) == 3
+
+
+async def test_a_hand_over_ends_with_its_window_however_busy(school, monkeypatch) -> None:
+    import server.held
+
+    lunch, bodies = await offline_then_revoked(school, "lunch-d", 1)
+    monkeypatch.setattr(server.held, "HAND_OVER_SECONDS", 1)
+    monkeypatch.setattr(server.held, "HAND_OVER_ENVELOPES", 10**9)  # only the window can end it
+    monkeypatch.setattr(server.held, "HAND_OVER_BYTES", 10**12)
+    ws = await revoked_socket(school, lunch)
+
+    async def keep_busy() -> int:  # the same envelope again and again: each is answered, none is new
+        for n in range(100_000):
+            try:
+                await ws.send(hand_over(n, bodies))
+                await ws.recv()
+            except ConnectionClosed:
+                return n
+        return -1
+
+    frames = await asyncio.wait_for(keep_busy(), 20)
+    assert frames > 0 and ws.close_code == 4001
