@@ -22,10 +22,9 @@ from sync.protocol import b64e
 from . import api_directory, api_recovery, api_review, api_staff
 from ._body import Body
 from ._staff_csv import StaffCsvError, StaffRow
-from .accounts import Principal, hash_token
+from .accounts import Principal, hash_token, id_free, needs_second_factor, totp_uri
 from .errors import ApiError
 from .models import (
-    READING_ROLES,
     ROLES,
     Account,
     ClassPupil,
@@ -85,7 +84,8 @@ async def sign_in_finish(request: Request) -> Response:
     )
     body.done()
     out = await request.app.state.services.accounts.finish(*args)
-    await request.app.state.services.audit_user(out["user_id"], "sign_in", args[3])
+    school_id = out.pop("school_id")  # the challenge's school: a user id alone names no school
+    await request.app.state.services.audit(school_id, "sign_in", user=out["user_id"], device=args[3])
     return JSONResponse({**out, "user_id": b64e(out["user_id"]), "bundle": b64e(out["bundle"])})
 
 
@@ -164,7 +164,8 @@ async def register(request: Request) -> Response:
                 "invalid_request", "the device certificate is for another device", {"device_cert": "mismatch"}
             )
         roles = set(invite.roles.split())
-        totp_secret = pyotp_secret() if roles & READING_ROLES else None
+        await id_free(conn, user_id=user_id, device_id=device_id)  # no school's account or device has them
+        totp_secret = pyotp_secret() if needs_second_factor(roles) else None
         await conn.execute(
             Invitation.__table__.update()
             .where(Invitation.school_id == school_id, Invitation.code_hash == hash_token(code))
@@ -213,7 +214,7 @@ async def register(request: Request) -> Response:
     out = {"user_id": b64e(user_id), "login": invite.login, "roles": sorted(roles)}
     if totp_secret:
         out["totp_secret"] = totp_secret
-        out["totp_uri"] = f"otpauth://totp/Cairn:{invite.login}?secret={totp_secret}&issuer=Cairn"
+        out["totp_uri"] = totp_uri(invite.login, totp_secret)
     return JSONResponse(out, status_code=201)
 
 

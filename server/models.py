@@ -36,10 +36,12 @@ __all__ = [
     "HeldEnvelope",
     "ROLES",
     "READING_ROLES",
+    "SECOND_FACTOR_ROLES",
 ]
 
 ROLES = ("contributor", "teacher", "sen", "safeguarding", "admin")
 READING_ROLES = frozenset({"teacher", "sen", "safeguarding"})
+SECOND_FACTOR_ROLES = READING_ROLES | {"admin"}  # sign in with a TOTP code too
 
 
 def _bytes(nullable: bool = False) -> Column:  # type: ignore[type-arg]

@@ -94,13 +94,3 @@ class Services:
                     target=target[:200],
                 )
             )
-
-    async def audit_user(self, user_id: bytes, action: str, device: bytes) -> None:
-        from sqlalchemy import select
-
-        from .models import Account
-
-        async with self.engine.connect() as conn:
-            school = await conn.scalar(select(Account.school_id).where(Account.id == user_id))
-        if school is not None:
-            await self.audit(bytes(school), action, user=user_id, device=device)

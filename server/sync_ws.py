@@ -372,9 +372,6 @@ async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | Au
             await ws.send_text(exc.to_frame())
             if exc.code == "device_revoked" and isinstance(message, Auth):
                 return message  # the caller takes what it wrote offline, to be held for a DSL, then closes
-            if exc.code == "session_expired":
-                await ws.close(CLOSE_SESSION_ENDED)
-                return None
-            if exc.code in ("auth_failed", "device_revoked", "unsupported_protocol"):
+            if exc.code in ("auth_failed", "session_expired", "device_revoked", "unsupported_protocol"):
                 await ws.close(CLOSE_POLICY)
                 return None
