@@ -262,11 +262,22 @@ async def _signed_in(http: httpx.AsyncClient, args: argparse.Namespace, state: d
     try:
         signed = await sign_in(http, school_id, login, password, totp=code, device=device)
     except ApiFailure as exc:
-        if exc.code != "totp_required":
+        if exc.code not in ("totp_required", "totp_enrolment_required"):
             raise
         if not sys.stdin.isatty():
+            if exc.code == "totp_enrolment_required":  # the secret is shown only to a person at a terminal
+                raise Failure("this account needs an authenticator: sign in once at a terminal to enrol it") from None
             raise Failure("this account reads concerns: pass --totp CODE or --totp-secret-file FILE") from None
-        signed = await sign_in(http, school_id, login, password, totp=input("One-time code: ").strip(), device=device)
+        if exc.code == "totp_enrolment_required":
+
+            def enrol(secret: str, uri: str) -> str:
+                print(f"This account needs an authenticator. Add this secret to one: {secret}\n  ({uri})")
+                return input("Its first one-time code: ").strip()
+
+            signed = await sign_in(http, school_id, login, password, device=device, enrol=enrol)
+        else:
+            code = input("One-time code: ").strip()
+            signed = await sign_in(http, school_id, login, password, totp=code, device=device)
     if step is not None:
         state["totp_step"] = step
     return signed

@@ -31,12 +31,11 @@ from sync.protocol import b64e
 from . import api_directory, api_recovery, api_review, api_staff
 from ._body import Body
 from ._staff_csv import StaffCsvError, StaffRow
-from .accounts import Principal, hash_token
-from .auth import FOUNDER, KEYHOLDER, PUBLIC, SIGNED_IN, ApiRoute, bearer, principal
+from .accounts import Principal, hash_token, id_free, needs_second_factor, totp_uri
+from .auth import FOUNDER, KEYHOLDER, PUBLIC, SIGNED_IN, ApiRoute, principal
 from .auth import routes as auth_routes
 from .errors import ApiError
 from .models import (
-    READING_ROLES,
     ROLES,
     Account,
     ClassPupil,
@@ -48,7 +47,6 @@ from .models import (
     ReaderKey,
     RosterRecord,
     SchoolClass,
-    Session,
 )
 from .staff import invite_staff
 from .storage import now_ms
@@ -87,7 +85,8 @@ async def sign_in_finish(request: Request) -> Response:
     )
     body.done()
     out = await request.app.state.services.accounts.finish(*args)
-    await request.app.state.services.audit_user(out["user_id"], "sign_in", args[3])
+    school_id = out.pop("school_id")  # the challenge's school: a user id alone names no school
+    await request.app.state.services.audit(school_id, "sign_in", user=out["user_id"], device=args[3])
     return JSONResponse({**out, "user_id": b64e(out["user_id"]), "bundle": b64e(out["bundle"])})
 
 
@@ -105,8 +104,9 @@ async def certify_device(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
+    """End this session, and close its open sync sockets on every instance."""
     p = principal(request)
-    await request.app.state.services.accounts.sign_out(bearer(request))
+    await request.app.state.services.end_sessions(p.school_id, session=p.session, reason="signed_out")
     await request.app.state.services.audit(p.school_id, "sign_out", user=p.user_id, device=p.device_id)
     return Response(status_code=204)
 
@@ -170,7 +170,8 @@ async def register(request: Request) -> Response:
                 "invalid_request", "the device certificate is for another device", {"device_cert": "mismatch"}
             )
         roles = set(invite.roles.split())
-        totp_secret = pyotp_secret() if roles & READING_ROLES else None
+        await id_free(conn, user_id=user_id, device_id=device_id)  # no school's account or device has them
+        totp_secret = pyotp_secret() if needs_second_factor(roles) else None
         await conn.execute(
             Invitation.__table__.update()
             .where(Invitation.school_id == school_id, Invitation.code_hash == hash_token(code))
@@ -220,7 +221,7 @@ async def register(request: Request) -> Response:
     out = {"user_id": b64e(user_id), "login": invite.login, "roles": sorted(roles)}
     if totp_secret:
         out["totp_secret"] = totp_secret
-        out["totp_uri"] = f"otpauth://totp/Cairn:{invite.login}?secret={totp_secret}&issuer=Cairn"
+        out["totp_uri"] = totp_uri(invite.login, totp_secret)
     return JSONResponse(out, status_code=201)
 
 
@@ -431,12 +432,7 @@ async def revoke_device(request: Request) -> Response:
             .where(Device.school_id == p.school_id, Device.id == device_id, Device.revoked_ms.is_(None))
             .values(revoked_ms=now_ms())
         )
-        await conn.execute(
-            Session.__table__.update()
-            .where(Session.school_id == p.school_id, Session.device_id == device_id, Session.revoked_ms.is_(None))
-            .values(revoked_ms=now_ms())
-        )
-    closed = await request.app.state.services.revoke(p.school_id, device_id=device_id, reason="device_revoked")
+    closed = await request.app.state.services.end_sessions(p.school_id, device_id=device_id, reason="device_revoked")
     await request.app.state.services.audit(
         p.school_id, "device.revoke", user=p.user_id, device=p.device_id, target=b64e(device_id)
     )

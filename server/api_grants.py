@@ -314,7 +314,7 @@ async def decline(request: Request) -> Response:
             )
         )
     for user in closed_accounts:
-        await services.revoke(p.school_id, user_id=user, reason="left_school")
+        await services.end_sessions(p.school_id, user_id=user, reason="left_school")
     await services.audit(
         p.school_id, "approval.decline", user=p.user_id, device=p.device_id,
         target=f"{len(items)} items {reason}"[:200],
@@ -528,7 +528,7 @@ async def leave(request: Request) -> Response:
             .values(revoked_ms=now_ms())
         )
     reason = "left_school" if scope == "school" else "access_changed"
-    closed = await services.revoke(p.school_id, user_id=member, reason=reason)
+    closed = await services.end_sessions(p.school_id, user_id=member, reason=reason)
     await services.audit(p.school_id, f"leave.{scope}", user=p.user_id, device=p.device_id, target=b64e(member))
     return JSONResponse({"left": scope, "keys_to_rotate": len(dropped), "sockets_closed": closed})
 

@@ -5,7 +5,8 @@ recovery-slot bundle (an unknown login gets a decoy, so the answer does not tell
 exists; without the recovery key neither opens). The device opens the bundle with the recovery key, makes
 new password material (KDF parameters, login key, password-slot bundle) and signs it, with the challenge,
 with the recovery auth key. ``finish`` checks that proof (and the TOTP code for accounts that read
-concerns), stores the new material, ends every other session of the account (its devices are kept, with
+concerns and admins; an account without a confirmed authenticator is enrolled first, as at sign-in),
+stores the new material, ends every other session of the account (its devices are kept, with
 anything waiting to send), and opens a session for this device, as sign-in does. Failures count towards
 the same per-account limit as sign-in.
 """
@@ -25,10 +26,10 @@ from crypto.bundle import SEALED_BYTES
 from sync.protocol import b64e
 
 from ._body import Body
-from .accounts import CHALLENGE_MS, MAX_FAILURES, hash_token, recent_failures
+from .accounts import CHALLENGE_MS, Attempt, end_sessions_in, hash_token, id_free, take_challenge
 from .auth import PUBLIC, ApiRoute
 from .errors import ApiError
-from .models import READING_ROLES, Account, Challenge, Device, School, Session, SignInAttempt
+from .models import Account, Challenge, Device, School, Session
 from .storage import now_ms
 
 __all__ = ["ROUTES"]
@@ -97,22 +98,22 @@ async def recover_finish(request: Request) -> Response:
         raise ApiError("invalid_request", "the new bundle is not sealed in the password slot", {"bundle": "invalid"})
     services = request.app.state.services
     async with services.engine.begin() as conn:
-        challenge = (await conn.execute(select(Challenge).where(Challenge.id == challenge_id))).first()
-        if challenge is None or challenge.expires_ms < now_ms() or not challenge.login.startswith(RECOVERY_PREFIX):
-            raise ApiError("recovery_failed", "the challenge is unknown or expired; start again")
-        await conn.execute(delete(Challenge).where(Challenge.id == challenge_id))  # single use
-        school_id, login = bytes(challenge.school_id), challenge.login.removeprefix(RECOVERY_PREFIX)
-        failures = await recent_failures(conn, school_id, login)
-    if failures >= MAX_FAILURES:
-        raise ApiError("too_many_attempts", f"more than {MAX_FAILURES} failed attempts in 15 minutes; wait and retry")
+        challenge = await take_challenge(conn, challenge_id)  # single use
+    if challenge is None or not challenge.login.startswith(RECOVERY_PREFIX):
+        raise ApiError("recovery_failed", "the challenge is unknown or expired; start again")
+    school_id, login = bytes(challenge.school_id), challenge.login.removeprefix(RECOVERY_PREFIX)
+    attempt = await Attempt.claim(services.engine, school_id, login)  # counted before the proof is checked
     fields = (params, login_pk, bundle, totp, device_id, device_pk)
     try:
+        await services.accounts.prepare_enrolment(school_id, login)
         out = await _replace(services, school_id, login, bytes(challenge.nonce), signature, *fields)
-    except ApiError as exc:
-        if exc.code in ("recovery_failed", "sign_in_failed", "totp_required"):
-            async with services.engine.begin() as conn:
-                await conn.execute(insert(SignInAttempt).values(school_id=school_id, login=login, at_ms=now_ms()))
+    except BaseException as exc:
+        await attempt.settle(exc)
         raise
+    await attempt.settle(None)
+    await services.end_sessions(  # their sockets too, on every instance
+        school_id, user_id=out["user_id"], except_session=hash_token(out["token"]), reason="recovered"
+    )
     await services.audit(school_id, "account.recover", user=out["user_id"], device=device_id)
     return JSONResponse({**out, "user_id": b64e(out["user_id"]), "bundle": b64e(out["bundle"])})
 
@@ -139,24 +140,20 @@ async def _replace(  # type: ignore[no-untyped-def]
         except CryptoError:
             raise ApiError("recovery_failed", "the login or recovery key is not right") from None
         roles = frozenset(account.roles.split())
-        values: dict = {"kdf_params": params, "login_pk": login_pk, "bundle": bundle}
-        if roles & READING_ROLES:
-            values["totp_last_step"] = services.accounts._check_totp(account, totp)
-            values["totp_confirmed_ms"] = account.totp_confirmed_ms or now_ms()
+        await services.accounts.second_factor(conn, account, totp)  # readers and admins: the code, once
         await conn.execute(
-            update(Account).where(Account.school_id == school_id, Account.id == user_id).values(**values)
+            update(Account)
+            .where(Account.school_id == school_id, Account.id == user_id)
+            .values(kdf_params=params, login_pk=login_pk, bundle=bundle)
         )
-        await conn.execute(
-            update(Session)
-            .where(Session.school_id == school_id, Session.user_id == user_id, Session.revoked_ms.is_(None))
-            .values(revoked_ms=now_ms())
-        )
+        await end_sessions_in(conn, school_id, user_id=user_id)  # with the new material: no crash keeps them
         device = (
             await conn.execute(select(Device).where(Device.school_id == school_id, Device.id == device_id))
         ).first()
         if device is None:
             if device_pk is None:
                 raise ApiError("invalid_request", "a new device must send its public key", {"device_pk": "missing"})
+            await id_free(conn, device_id=device_id)
         elif bytes(device.user_id) != user_id or device.revoked_ms is not None:
             raise ApiError("recovery_failed", "this device belongs to another account, or was revoked")
         token = secrets.token_urlsafe(32)

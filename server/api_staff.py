@@ -82,7 +82,7 @@ async def reset(request: Request) -> Response:
         old_login, invited = await reset_account(services.engine, p.school_id, user_id)
     except NotFound:
         raise ApiError("not_found", "no such account in this school") from None
-    await services.revoke(p.school_id, user_id=user_id, reason="device_revoked")
+    await services.end_sessions(p.school_id, user_id=user_id, reason="device_revoked")
     await services.audit(p.school_id, "account.reset", user=p.user_id, device=p.device_id, target=old_login)
     return JSONResponse({"user_id": b64e(user_id), "invitation": invited.json()}, status_code=201)
 

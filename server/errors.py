@@ -20,10 +20,12 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_request": (400, "the body is not JSON, or a field is missing or invalid (see fields)"),
     "unauthenticated": (401, "no valid session token"),
     "sign_in_failed": (401, "the login, proof or one-time code is not valid"),
-    "totp_required": (401, "this account reads concerns: a one-time code is required"),
+    "totp_required": (401, "this account reads concerns or administers: a one-time code is required"),
+    "totp_enrolment_required": (401, "this account needs an authenticator: the error carries totp_secret and totp_uri"),
     "forbidden": (403, "the session's roles do not allow this"),
     "not_found": (404, "no such resource in this school"),
     "conflict": (409, "the resource already exists with other content"),
+    "id_taken": (409, "an account or device id chosen by the client is in use: make a new one and retry"),
     "payload_too_large": (413, "the body is larger than the limit for this route"),
     "too_many_attempts": (429, "too many failed sign-ins for this account; wait and retry"),
     "invalid_invitation": (400, "the invitation code is unknown, used or expired"),
@@ -44,16 +46,32 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, detail: str, fields: Mapping[str, str] | None = None) -> None:
+    """``extra``: a few more string members of the error object, documented with the code (so far only
+    ``totp_enrolment_required`` has them)."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        fields: Mapping[str, str] | None = None,
+        *,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
         if code not in API_ERROR_CODES:
             raise ValueError(f"{code!r} is not an API error code")
         super().__init__(detail)
         self.code, self.detail, self.fields = code, detail, dict(fields or {})
+        self.extra = dict(extra or {})
         self.status = API_ERROR_CODES[code][0]
 
+    def __repr__(self) -> str:  # extra may hold a TOTP secret: never shown
+        return f"ApiError({self.code!r}, {self.detail!r})"
 
-def _render(code: str, detail: str, status: int, fields: Mapping[str, str] | None = None) -> JSONResponse:
-    body: dict = {"code": code, "detail": detail}
+
+def _render(
+    code: str, detail: str, status: int, fields: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body: dict = {**(extra or {}), "code": code, "detail": detail}
     if fields:
         body["fields"] = dict(fields)
     return JSONResponse({"error": body}, status_code=status)
@@ -61,7 +79,7 @@ def _render(code: str, detail: str, status: int, fields: Mapping[str, str] | Non
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return _render(exc.code, exc.detail, exc.status, exc.fields)
+    return _render(exc.code, exc.detail, exc.status, exc.fields, exc.extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

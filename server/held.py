@@ -1,12 +1,14 @@
 """Held envelopes: what a device revoked while offline wrote before it heard, kept for a DSL to review.
 
 A revoked device that reconnects is refused with ``device_revoked``. If its device proof over the
-challenge is good, the socket stays open a little longer for ``hand_over`` frames: the envelopes it never
-sent, verified like a put and stored in ``held_envelopes`` (never delivered), each answered by ``held``.
-Then the device wipes its local store. A safeguarding keyholder lists them, reads them with its own keys,
-and accepts (stored like any envelope, with a sequence number, and delivered) or rejects (kept as
-evidence, never delivered), in the order the device wrote them (docs/PROTOCOL.md 9.7, and "Keyholder
-duties and leaving").
+challenge is good, and only the first time, the socket stays open a little longer for ``hand_over``
+frames: the envelopes it never sent, verified like a put and stored in ``held_envelopes`` (never
+delivered), each answered by ``held``, at most ``HAND_OVER_ENVELOPES`` envelopes and ``HAND_OVER_BYTES`` of
+frames within ``HAND_OVER_SECONDS``. Then the device wipes its local store; a later connection of it is
+closed at once, so a stolen revoked device cannot keep a channel to the server. A safeguarding keyholder
+lists them, reads them with its own keys, and accepts (stored like any envelope, with a sequence number,
+and delivered) or rejects (kept as evidence, never delivered), in the order the device wrote them
+(docs/PROTOCOL.md 9.7, and "Keyholder duties and leaving").
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ __all__ = ["ROUTES", "hand_over"]
 log = logging.getLogger("cairn.held")
 
 ID = 16
-MAX_FRAMES = 100  # hand_over frames per connection: a revoked device cannot keep a socket for ever
+# One hand-over per revoked device, bounded (docs/PROTOCOL.md 9.7): what a device wrote offline in days
+# fits well within these; a revoked device cannot keep a socket, or the server's disk, for ever.
+HAND_OVER_ENVELOPES = 1000
+HAND_OVER_BYTES = 16 * 1024 * 1024  # of frames received, whatever they hold
+HAND_OVER_SECONDS = 120
 
 
 async def _revoked_device(services, auth: Auth, nonce: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:  # type: ignore[no-untyped-def]
@@ -60,36 +66,66 @@ async def _revoked_device(services, auth: Auth, nonce: bytes) -> tuple[bytes, by
 
 
 async def hand_over(ws: WebSocket, services, auth: Auth, nonce: bytes) -> int:  # type: ignore[no-untyped-def]
-    """After ``device_revoked``: take the device's unsent envelopes until it closes or goes quiet for
-    ``auth_timeout_seconds``. Returns how many were newly held."""
+    """After ``device_revoked``: the device's one hand-over. Take its unsent envelopes until it closes,
+    goes quiet for ``auth_timeout_seconds``, reaches a cap or the window ends. Returns how many were newly
+    held."""
     device = await _revoked_device(services, auth, nonce)
     if device is None:
         return 0
     school_id, user_id, device_id, device_pk = device
-    count = 0
-    for _ in range(MAX_FRAMES):
+    if not await _claim(services, school_id, device_id):
+        await _send(ws, ProtocolError("hand_over_limit", "this device has handed over already").to_frame())
+        return 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HAND_OVER_SECONDS
+    count = envelopes = received = 0
+    while (left := deadline - loop.time()) > 0:
         try:
-            text = await asyncio.wait_for(ws.receive_text(), LIMITS["auth_timeout_seconds"])
+            text = await asyncio.wait_for(ws.receive_text(), min(LIMITS["auth_timeout_seconds"], left))
         except (TimeoutError, WebSocketDisconnect, RuntimeError, KeyError):
             break
+        received += len(text)
         try:
             message = parse_hand_over(text)
+            if received > HAND_OVER_BYTES or envelopes + len(message.envelopes) > HAND_OVER_ENVELOPES:
+                raise ProtocolError(
+                    "hand_over_limit",
+                    f"a hand-over holds at most {HAND_OVER_ENVELOPES} envelopes and {HAND_OVER_BYTES} bytes",
+                    request_id=message.id,
+                )
             rows = [
                 _row(raw, school_id, user_id, device_id, device_pk, n, message.id)
                 for n, raw in enumerate(message.envelopes)
             ]
             count += await _hold(services, school_id, rows, message.id)
-            await ws.send_text(frame({"type": "held", "id": message.id, "count": len(rows)}))
-        except ProtocolError as exc:
-            try:
-                await ws.send_text(exc.to_frame())
-            except (WebSocketDisconnect, RuntimeError):
+            envelopes += len(rows)
+            if not await _send(ws, frame({"type": "held", "id": message.id, "count": len(rows)})):
                 break
-        except (WebSocketDisconnect, RuntimeError):
-            break
+        except ProtocolError as exc:
+            if not await _send(ws, exc.to_frame()) or exc.code == "hand_over_limit":
+                break
     if count:
         await services.audit(school_id, "held.hand_over", user=user_id, device=device_id, target=str(count))
     return count
+
+
+async def _claim(services, school_id: bytes, device_id: bytes) -> bool:  # type: ignore[no-untyped-def]
+    """Mark the device's one hand-over as begun; False when it already was (on any instance)."""
+    async with services.engine.begin() as conn:
+        claimed = await conn.execute(
+            update(Device)
+            .where(Device.school_id == school_id, Device.id == device_id, Device.handed_over_ms.is_(None))
+            .values(handed_over_ms=now_ms())
+        )
+    return claimed.rowcount == 1
+
+
+async def _send(ws: WebSocket, text: str) -> bool:
+    try:
+        await ws.send_text(text)
+    except (WebSocketDisconnect, RuntimeError):
+        return False
+    return True
 
 
 def _row(raw: bytes, school_id: bytes, user_id: bytes, device_id: bytes, device_pk: bytes, n: int, rid: str) -> dict:

@@ -3,7 +3,8 @@
 The hub holds no state a restart would lose: a connection's position is its cursor, and anything a
 push misses is caught up from storage. With several app instances, commits made elsewhere arrive
 through the same ``published`` call (PostgreSQL LISTEN/NOTIFY), and a connection that finds a gap
-between its position and a commit reads the gap from storage.
+between its position and a commit reads the gap from storage. Ended sessions arrive the same way
+(``end``), so a signed-out, recovered or revoked session loses its sockets on every instance.
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ from typing import Protocol
 
 from .storage import StoredItem
 
-__all__ = ["Hub", "Listener"]
+__all__ = ["Hub", "Listener", "REVOKED_REASONS", "ENDED_REASONS", "REASONS"]
+
+# Why sessions end. A revocation tells the socket ``revoked`` (the device hands over, then wipes); an
+# ended session tells it ``session_expired`` (the person signs in again; nothing is wiped).
+REVOKED_REASONS = frozenset({"device_revoked", "left_school", "access_changed"})
+ENDED_REASONS = frozenset({"signed_out", "session_expired", "password_changed", "recovered"})
+REASONS = REVOKED_REASONS | ENDED_REASONS
 
 
 class Listener(Protocol):
     school_id: bytes
     device_id: bytes
     user_id: bytes
+    session: bytes  # the session's token hash
 
     def committed(self, before: int, after: int, items: list[StoredItem]) -> None: ...
 
-    async def revoke(self, reason: str) -> None: ...
+    async def end(self, reason: str) -> None: ...
 
 
 class Hub:
@@ -53,14 +61,31 @@ class Hub:
         for listener in list(self._by_school.get(school_id, ())):
             listener.committed(before, after, items)
 
-    async def revoke(
-        self, school_id: bytes, *, device_id: bytes | None = None, user_id: bytes | None = None, reason: str = "revoked"
+    async def end(
+        self,
+        school_id: bytes,
+        *,
+        device_id: bytes | None = None,
+        user_id: bytes | None = None,
+        session: bytes | None = None,
+        except_session: bytes | None = None,
+        reason: str,
     ) -> int:
-        """Close every connection of a device or of a user at once; returns how many were closed."""
+        """Close every connection of a session, a device or a user (all of them but ``except_session``);
+        returns how many were closed. With no session, device or user named, nothing is closed."""
+        if reason not in REASONS:
+            raise ValueError(f"{reason!r} is not a reason a session ends; see server.hub.REASONS")
         targets = [
             c
             for c in self._by_school.get(school_id, ())
-            if (device_id is not None and c.device_id == device_id) or (user_id is not None and c.user_id == user_id)
+            if (
+                (device_id is not None and c.device_id == device_id)
+                or (user_id is not None and c.user_id == user_id)
+                or (session is not None and c.session == session)
+            )
+            and not (except_session is not None and c.session == except_session)
         ]
-        await asyncio.gather(*(c.revoke(reason) for c in targets), return_exceptions=True)
+        for c in targets:  # gone at once, so a reconnect racing the close is not counted twice
+            self._by_school[school_id].discard(c)
+        await asyncio.gather(*(c.end(reason) for c in targets), return_exceptions=True)
         return len(targets)

@@ -36,10 +36,12 @@ __all__ = [
     "HeldEnvelope",
     "ROLES",
     "READING_ROLES",
+    "SECOND_FACTOR_ROLES",
 ]
 
 ROLES = ("contributor", "teacher", "sen", "safeguarding", "admin")
 READING_ROLES = frozenset({"teacher", "sen", "safeguarding"})
+SECOND_FACTOR_ROLES = READING_ROLES | {"admin"}  # sign in with a TOTP code too
 
 
 def _bytes(nullable: bool = False) -> Column:  # type: ignore[type-arg]
@@ -64,7 +66,8 @@ class SchoolCounter(SQLModel, table=True):
 
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("school_id", "login"),)
+    # the id is the client's choice (it is in the device certificate): one school's can never be another's
+    __table_args__ = (UniqueConstraint("school_id", "login"), Index("ux_accounts_id", "id", unique=True))
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     login: str = Field(max_length=200)
@@ -105,6 +108,7 @@ class Invitation(SQLModel, table=True):
 
 class Device(SQLModel, table=True):
     __tablename__ = "devices"
+    __table_args__ = (Index("ux_devices_id", "id", unique=True),)  # chosen by the client, as account ids are
     school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
     user_id: bytes = Field(sa_column=_bytes())
@@ -115,6 +119,7 @@ class Device(SQLModel, table=True):
     revoked_ms: int | None = Field(default=None, sa_type=BigInteger)
     last_counter: int = Field(default=0, sa_type=BigInteger)
     last_hash: bytes = Field(sa_column=_bytes())
+    handed_over_ms: int | None = Field(default=None, sa_type=BigInteger)  # revoked: its one hand-over began
 
 
 class Session(SQLModel, table=True):

@@ -6,10 +6,11 @@ with the school id and the sequence numbers before and after. The NOTIFY is sent
 so the next group commit does not wait for it; commits of a school made while one is being sent go in
 the next, as one range (a notification only says "look in storage", so a range stands for them all).
 Every other instance passes that to its hub with no items, and each of its connections reads what its
-user may read from storage. A revocation
-NOTIFYs ``cairn_revocations`` with the school, device and user ids, and every instance closes the
-matching sockets. Payloads carry ids and numbers, never content. An instance ignores its own
-notifications (it acted on them already).
+user may read from storage. Ending sessions (a revocation, a sign-out, a recovery, a password change)
+NOTIFYs ``cairn_revocations`` with the school, device and user ids, the session (its token hash) and the
+one session kept (each or ``-``) and the reason, and every instance closes the matching sockets.
+Payloads carry ids and numbers, never content. An instance ignores its own notifications (it acted on
+them already).
 
 Nothing here is state a restart would lose: a notification only says "look in storage". One missed (an
 instance stopping between its commit and its NOTIFY, or while this listener reconnects) delays a push
@@ -29,7 +30,7 @@ from collections.abc import Coroutine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .hub import Hub
+from .hub import REASONS, Hub
 from .storage import Storage
 
 __all__ = ["Notifier", "COMMITS", "REVOCATIONS"]
@@ -40,8 +41,10 @@ COMMITS = "cairn_commits"
 REVOCATIONS = "cairn_revocations"
 _ID = r"[0-9a-f]{32}"  # a 16-byte id in hex
 _COMMIT = re.compile(rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<before>\d{{1,19}}) (?P<after>\d{{1,19}})")
+_SESSION = r"[0-9a-f]{64}"  # a session's token hash in hex: it names the session, it cannot open it
 _REVOCATION = re.compile(
-    rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<device>{_ID}|-) (?P<user>{_ID}|-) (?P<reason>[a-z_]{{1,40}})"
+    rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<device>{_ID}|-) (?P<user>{_ID}|-)"
+    rf" (?P<session>{_SESSION}|-) (?P<keep>{_SESSION}|-) (?P<reason>[a-z_]{{1,40}})"
 )
 _RETRY_SECONDS = (0.1, 0.5, 1, 2, 5)
 
@@ -115,11 +118,19 @@ class Notifier:
         except Exception:
             log.exception("telling the other instances of %d commits failed; they catch up later", len(payloads))
 
-    async def revoked(
-        self, school_id: bytes, *, device_id: bytes | None = None, user_id: bytes | None = None, reason: str
+    async def ended(
+        self,
+        school_id: bytes,
+        *,
+        device_id: bytes | None = None,
+        user_id: bytes | None = None,
+        session: bytes | None = None,
+        except_session: bytes | None = None,
+        reason: str,
     ) -> None:
-        device, user = device_id.hex() if device_id else "-", user_id.hex() if user_id else "-"
-        await self._notify(REVOCATIONS, f"{self.instance} {school_id.hex()} {device} {user} {reason}")
+        """Tell the other instances to close the sockets of these sessions (as ``Hub.end``)."""
+        fields = " ".join(v.hex() if v else "-" for v in (device_id, user_id, session, except_session))
+        await self._notify(REVOCATIONS, f"{self.instance} {school_id.hex()} {fields} {reason}")
 
     async def _notify(self, channel: str, payload: str) -> None:
         async with self.engine.begin() as conn:
@@ -183,10 +194,21 @@ class Notifier:
             return
         if match["instance"] == self.instance:
             return
-        device = bytes.fromhex(match["device"]) if match["device"] != "-" else None
-        user = bytes.fromhex(match["user"]) if match["user"] != "-" else None
+        device, user, session, keep = (
+            bytes.fromhex(match[name]) if match[name] != "-" else None for name in ("device", "user", "session", "keep")
+        )
+        if match["reason"] not in REASONS:
+            log.warning("ignoring a %s notification with an unknown reason", REVOCATIONS)
+            return
         self._spawn(
-            self.hub.revoke(bytes.fromhex(match["school"]), device_id=device, user_id=user, reason=match["reason"])
+            self.hub.end(
+                bytes.fromhex(match["school"]),
+                device_id=device,
+                user_id=user,
+                session=session,
+                except_session=keep,
+                reason=match["reason"],
+            )
         )
 
     def _spawn(self, work: Coroutine[object, object, object]) -> None:

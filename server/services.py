@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .accounts import Accounts
+from .accounts import Accounts, end_sessions_in
 from .authority import Authority
 from .db import make_engine
 from .hub import Hub
@@ -19,7 +19,7 @@ from .storage import SqlStorage, StoredItem, now_ms
 
 __all__ = ["Services"]
 
-log = logging.getLogger("cairn.audit")
+log = logging.getLogger("cairn.sessions")
 
 
 class Services:
@@ -52,13 +52,33 @@ class Services:
         if self.notifier is not None:
             await self.notifier.committed(school_id, before, after)
 
-    async def revoke(
-        self, school_id: bytes, *, device_id: bytes | None = None, user_id: bytes | None = None, reason: str
+    async def end_sessions(
+        self,
+        school_id: bytes,
+        *,
+        user_id: bytes | None = None,
+        device_id: bytes | None = None,
+        session: bytes | None = None,
+        except_session: bytes | None = None,
+        reason: str,
     ) -> int:
-        """Close every socket of a device or a user, on every instance; returns how many this one closed."""
-        closed = await self.hub.revoke(school_id, device_id=device_id, user_id=user_id, reason=reason)
+        """The one way sessions end: sign-out (``session``), a password change or recovery (``user_id`` and
+        ``except_session``, the session that made it), leaving and role removal (``user_id``), revoking a
+        device (``device_id``). Marks them ended in storage, then closes their open sockets here and, through
+        NOTIFY, on every other instance. ``reason`` (server.hub.REASONS) decides what a socket is told:
+        ``revoked`` (hand over, then wipe) or ``session_expired`` (sign in again). Returns how many sockets
+        this instance closed."""
+        async with self.engine.begin() as conn:
+            await end_sessions_in(
+                conn, school_id, user_id=user_id, device_id=device_id, session=session, except_session=except_session
+            )
+        scope = {"device_id": device_id, "user_id": user_id, "session": session, "except_session": except_session}
+        closed = await self.hub.end(school_id, **scope, reason=reason)
         if self.notifier is not None:
-            await self.notifier.revoked(school_id, device_id=device_id, user_id=user_id, reason=reason)
+            try:
+                await self.notifier.ended(school_id, **scope, reason=reason)
+            except Exception:  # stored already: each socket elsewhere finds out at its next frame or re-check
+                log.exception("telling the other instances that sessions ended failed")
         return closed
 
     async def audit(
@@ -76,13 +96,3 @@ class Services:
                     target=target[:200],
                 )
             )
-
-    async def audit_user(self, user_id: bytes, action: str, device: bytes) -> None:
-        from sqlalchemy import select
-
-        from .models import Account
-
-        async with self.engine.connect() as conn:
-            school = await conn.scalar(select(Account.school_id).where(Account.id == user_id))
-        if school is not None:
-            await self.audit(bytes(school), action, user=user_id, device=device)

@@ -3,6 +3,11 @@ keepalive, revocation and errors (docs/PROTOCOL.md part 2).
 
 Every frame is validated by ``sync.protocol``; every refusal is an error frame with a stable code, and
 the connection stays open unless the peer cannot be trusted (failed auth, revoked device).
+
+A connection lives no longer than its session. It re-checks the session before each frame it handles
+(one lookup by primary key), closes itself at the session's expiry and re-checks at least every
+``SESSION_RECHECK_SECONDS`` meanwhile, and is closed by ``Services.end_sessions`` (through the hub, on
+every instance) the moment its session, device or user is ended.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from sync.protocol import (
 from ._faults import point
 from .accounts import Principal
 from .held import hand_over
+from .hub import REVOKED_REASONS
 from .storage import Incoming, ReadableKeys, StoredItem, now_ms
 
 __all__ = ["sync_endpoint"]
@@ -44,6 +50,8 @@ log = logging.getLogger("cairn.sync")
 
 CLOSE_POLICY = 4001  # auth failed or device revoked: the client must not retry blindly
 CLOSE_REPLACED = 4002  # another connection of the same device took over
+CLOSE_SESSION_ENDED = 4003  # the session expired, was signed out or ended by a recovery: sign in again
+SESSION_RECHECK_SECONDS = 60  # in case a notification from another instance was lost
 _CRYPTO_CODES = {
     "parse_failure": "malformed_envelope",
     "unsupported_version": "unsupported_version",
@@ -69,6 +77,7 @@ class SyncConnection:
         self._wake = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._position_lock = asyncio.Lock()
+        self.session, self.expires_ms = principal.session, principal.expires_ms
         self.closed = False
 
     async def send(self, body: dict | str) -> None:
@@ -92,9 +101,32 @@ class SyncConnection:
             self._commits.clear()
         self._wake.set()
 
-    async def revoke(self, reason: str) -> None:
-        await self.send({"type": "revoked", "reason": reason})
-        await self.close(CLOSE_POLICY)
+    async def end(self, reason: str, request_id: str | None = None) -> None:
+        """The session, device or user ended (a reason of server.hub.REASONS): say why, then close. A
+        revocation says ``revoked`` (the device hands over, then wipes); anything else ``session_expired``
+        (the person signs in again), with close code 4003."""
+        if self.closed:
+            return
+        if reason in REVOKED_REASONS:  # the frame that found it gets no answer: the client fails it on close
+            await self.send({"type": "revoked", "reason": reason})
+            await self.close(CLOSE_POLICY)
+        else:
+            detail = {
+                "signed_out": "the session was signed out",
+                "password_changed": "the password changed: sign in again",
+                "recovered": "the account was recovered: sign in again",
+            }.get(reason, "the session expired: sign in again")
+            await self.send(ProtocolError("session_expired", detail, request_id=request_id).to_frame())
+            await self.close(CLOSE_SESSION_ENDED)
+
+    async def check_session(self, request_id: str | None = None) -> bool:
+        """True while the session holds; otherwise end the connection and return False."""
+        reason = "session_expired" if now_ms() >= self.expires_ms else None
+        reason = reason or await self.services.accounts.session_ended(self.session)
+        if reason is None:
+            return True
+        await self.end(reason, request_id)
+        return False
 
     async def close(self, code: int) -> None:
         if not self.closed:
@@ -110,6 +142,7 @@ class SyncConnection:
     async def serve(self) -> None:
         self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
         pusher = asyncio.create_task(self._push_loop(), name="cairn-push")
+        watcher = asyncio.create_task(self._watch_session(), name="cairn-session")
         try:
             while not self.closed:
                 text = await self._receive()
@@ -119,6 +152,8 @@ class SyncConnection:
                 try:
                     message = parse_client(text)
                     request_id = message.id
+                    if not await self.check_session(request_id):
+                        break
                     await self._handle(message)
                 except ProtocolError as exc:
                     exc.request_id = exc.request_id or request_id
@@ -126,6 +161,16 @@ class SyncConnection:
         finally:
             self.closed = True
             pusher.cancel()
+            watcher.cancel()
+
+    async def _watch_session(self) -> None:
+        """Close at the session's expiry, and re-check it now and then meanwhile."""
+        while not self.closed:
+            wait_ms = min(self.expires_ms - now_ms(), SESSION_RECHECK_SECONDS * 1000)
+            if wait_ms > 0:
+                await asyncio.sleep(wait_ms / 1000)  # a timer, not a poll: the hub ends the socket at once
+            if not await self.check_session():
+                return
 
     async def _receive(self) -> str | None:
         try:
@@ -288,6 +333,9 @@ async def sync_endpoint(ws: WebSocket) -> None:
     connection = SyncConnection(ws, services, principal)
     for old in services.hub.add(connection):
         await old.close(CLOSE_REPLACED)
+    if not await connection.check_session(principal.request_id):  # ended between its auth and joining the hub
+        services.hub.remove(connection)
+        return
     await services.audit(principal.school_id, "sync.connect", user=principal.user_id, device=principal.device_id)
     await connection.send(
         {

@@ -34,6 +34,7 @@ VENDOR = {
     "libsodium-wrappers-sumo.mjs": "libsodium-wrappers-sumo/dist/modules-sumo-esm/libsodium-wrappers.mjs",
     "libsodium-sumo.mjs": "libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs",
     "idb.js": "idb/build/index.js",
+    "qrcode-generator.mjs": "qrcode-generator/dist/qrcode.mjs",
 }
 IMPORT_MAP = json.dumps(
     {
@@ -41,6 +42,7 @@ IMPORT_MAP = json.dumps(
             "libsodium-wrappers-sumo": "/vendor/libsodium-wrappers-sumo.mjs",
             "libsodium-sumo": "/vendor/libsodium-sumo.mjs",
             "idb": "/vendor/idb.js",
+            "qrcode-generator": "/vendor/qrcode-generator.mjs",
         }
     },
     separators=(",", ":"),

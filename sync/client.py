@@ -152,6 +152,10 @@ class SyncClient:
                     self._store(body)
                 elif kind == "revoked":  # the wipe follows on reconnecting, after the hand-over
                     self._closed_reason = Revoked("device_revoked", body.get("reason", "revoked"))
+                elif kind == "error" and body.get("code") == "session_expired":  # signed out or expired: closing
+                    self._closed_reason = SyncError("session_expired", body.get("detail", "sign in again"))
+                    if body.get("id") in self._waiting:
+                        self._waiting.pop(body["id"]).set_exception(self._closed_reason)
                 elif body.get("id") in self._waiting:
                     waiter = self._waiting.pop(body["id"])
                     if not waiter.done():  # a request given up on (a pull ahead of an error) is skipped
@@ -279,6 +283,9 @@ class SyncClient:
                     await self.connect()  # refused with device_revoked: hand over what is unsent, then wipe
                 raise
             except (OSError, SyncError, ConnectionClosed, TimeoutError) as exc:
+                if isinstance(exc, SyncError) and exc.code in ("session_expired", "auth_failed"):
+                    await self.close()  # retrying cannot help: the person signs in again
+                    raise
                 log.info("sync interrupted (%s); retrying in %.1fs", exc, delay)
                 await self.close()
                 with _suppress_timeout():

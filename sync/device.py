@@ -9,9 +9,11 @@ and seals concerns into its outbox.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -54,7 +56,7 @@ from . import directory as signed
 from .outbox import ChainState, Outbox
 from .protocol import b64d, b64e
 
-__all__ = ["ApiFailure", "Registration", "Device", "register", "sign_in", "uuid7", "now_ms"]
+__all__ = ["ApiFailure", "EnrolmentRequired", "Registration", "Device", "register", "sign_in", "uuid7", "now_ms"]
 
 SAFEGUARDING = "group:safeguarding"
 SEN = "group:sen"
@@ -63,9 +65,23 @@ ROSTER_SENSITIVE = "roster:sensitive"
 
 
 class ApiFailure(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, error: dict | None = None) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status, self.code, self.detail = status, code, detail
+        self.error = error or {}  # the whole error object: totp_enrolment_required carries the secret
+
+
+class EnrolmentRequired(ApiFailure):
+    """The account needs an authenticator (docs/PROTOCOL.md 10.1): add ``secret`` (or scan ``uri``) to one,
+    then sign in again with its first code."""
+
+    @property
+    def secret(self) -> str:
+        return str(self.error.get("totp_secret", ""))
+
+    @property
+    def uri(self) -> str:
+        return str(self.error.get("totp_uri", ""))
 
 
 def now_ms() -> int:
@@ -86,7 +102,8 @@ async def _call(http: httpx.AsyncClient, method: str, path: str, token: str | No
     data = response.json() if response.content else {}
     if response.status_code >= 400:
         error = data.get("error", {})
-        raise ApiFailure(response.status_code, error.get("code", "unknown"), error.get("detail", ""))
+        kind = EnrolmentRequired if error.get("code") == "totp_enrolment_required" else ApiFailure
+        raise kind(response.status_code, error.get("code", "unknown"), error.get("detail", ""), error)
     return data
 
 
@@ -99,31 +116,42 @@ class Registration:
 
 async def register(http: httpx.AsyncClient, school_id: bytes, code: str, password: str) -> tuple[Registration, Device]:
     """Accept an invitation: make the account's keys on this device and send only public halves and
-    sealed bundles. Returns the recovery key to show once, and the TOTP secret to enrol."""
-    user_id, device_id = os.urandom(16), os.urandom(16)
+    sealed bundles. Returns the recovery key to show once, and the TOTP secret to enrol. Account and device
+    ids are chosen here; should another school hold one (``id_taken``), new ones are made and sent again."""
     params = KdfParams.new()
     account = derive_account(password, params)
     identity, device_key = IdentityKeys.generate(), SigningKey.generate()
     recovery = generate_recovery_key()
-    cert = make_device_cert(identity.signing, DeviceCert(school_id, user_id, device_id, device_key.public, now_ms()))
-    out = await _call(
-        http,
-        "POST",
-        "/api/v1/register",
-        school_id=b64e(school_id),
-        code=code,
-        kdf_params=b64e(params.encode()),
-        login_pk=b64e(account.login.public),
-        identity_x25519_pk=b64e(identity.box.public),
-        identity_ed25519_pk=b64e(identity.signing.public),
-        identity_binding=b64e(sign_identity_binding(identity.signing, school_id, user_id, identity.box.public)),
-        bundle=b64e(seal_bundle(identity, account.kek, SLOT_PASSWORD, school_id, user_id)),
-        recovery_bundle=b64e(seal_bundle(identity, recovery_kek(recovery), SLOT_RECOVERY, school_id, user_id)),
-        recovery_auth_pk=b64e(recovery_auth_key(recovery).public),
-        device_id=b64e(device_id),
-        device_pk=b64e(device_key.public),
-        device_cert=b64e(cert),
-    )
+    for attempt in range(3):
+        user_id, device_id = os.urandom(16), os.urandom(16)
+        made = DeviceCert(school_id, user_id, device_id, device_key.public, now_ms())
+        cert = make_device_cert(identity.signing, made)
+        try:
+            out = await _call(
+                http,
+                "POST",
+                "/api/v1/register",
+                school_id=b64e(school_id),
+                code=code,
+                kdf_params=b64e(params.encode()),
+                login_pk=b64e(account.login.public),
+                identity_x25519_pk=b64e(identity.box.public),
+                identity_ed25519_pk=b64e(identity.signing.public),
+                identity_binding=b64e(
+                    sign_identity_binding(identity.signing, school_id, user_id, identity.box.public)
+                ),
+                bundle=b64e(seal_bundle(identity, account.kek, SLOT_PASSWORD, school_id, user_id)),
+                recovery_bundle=b64e(seal_bundle(identity, recovery_kek(recovery), SLOT_RECOVERY, school_id, user_id)),
+                recovery_auth_pk=b64e(recovery_auth_key(recovery).public),
+                device_id=b64e(device_id),
+                device_pk=b64e(device_key.public),
+                device_cert=b64e(cert),
+            )
+        except ApiFailure as exc:
+            if exc.code != "id_taken" or attempt == 2:
+                raise
+            continue
+        break
     registration = Registration(user_id, format_recovery_key(recovery), out.get("totp_secret"))
     device = Device(http, school_id, user_id, out["login"], identity, device_id, device_key, set(out["roles"]))
     return registration, device
@@ -138,25 +166,49 @@ async def sign_in(
     totp_secret: str | None = None,
     totp: str | None = None,
     device: Device | None = None,
+    enrol: Callable[[str, str], str | Awaitable[str]] | None = None,
 ) -> Device:
-    """Sign in with the password (and a TOTP code where the account reads concerns). Without ``device``
-    this is a new device: it makes its own key, and its user's identity key (opened from the bundle the
-    server returns after a good proof) certifies it. ``totp`` is a code already made; ``totp_secret``
-    makes the current one."""
+    """Sign in with the password (and a TOTP code where the account reads concerns or administers).
+    Without ``device`` this is a new device: it makes its own key, and its user's identity key (opened
+    from the bundle the server returns after a good proof) certifies it. ``totp`` is a code already made;
+    ``totp_secret`` makes the current one.
+
+    An account without a confirmed authenticator is enrolled: the server answers the good password with
+    the secret. ``enrol(secret, uri)`` is then called (show the QR code, store the secret) and returns the
+    first code, with which the sign-in completes; without ``enrol`` this raises ``EnrolmentRequired``."""
     start = await _call(http, "POST", "/api/v1/sign-in/start", school_id=b64e(school_id), login=login)
     account = derive_account(password, KdfParams.decode(b64d(start["kdf_params"], "kdf_params")))
     user_id = b64d(start["user_id"], "user_id")
     device_id = device.device_id if device else os.urandom(16)
     device_key = device.device_key if device else SigningKey.generate()
-    body: dict[str, object] = {
-        "challenge_id": start["challenge_id"],
-        "device_id": b64e(device_id),
-        "device_pk": b64e(device_key.public),
-        "signature": b64e(sign_challenge(account.login, school_id, user_id, b64d(start["nonce"], "nonce"))),
-    }
-    if totp_secret or totp:
-        body["totp"] = totp or pyotp.TOTP(totp_secret or "").now()
-    finish = await _call(http, "POST", "/api/v1/sign-in/finish", **body)
+    code = totp or (pyotp.TOTP(totp_secret).now() if totp_secret else None)
+    for attempt in range(4):
+        if attempt:  # each try answers a fresh challenge; the password is derived once
+            start = await _call(http, "POST", "/api/v1/sign-in/start", school_id=b64e(school_id), login=login)
+        body: dict[str, object] = {
+            "challenge_id": start["challenge_id"],
+            "device_id": b64e(device_id),
+            "device_pk": b64e(device_key.public),
+            "signature": b64e(sign_challenge(account.login, school_id, user_id, b64d(start["nonce"], "nonce"))),
+        }
+        if code:
+            body["totp"] = code
+        try:
+            finish = await _call(http, "POST", "/api/v1/sign-in/finish", **body)
+        except EnrolmentRequired as exc:
+            if enrol is None or code:
+                raise
+            made = enrol(exc.secret, exc.uri)
+            code = await made if inspect.isawaitable(made) else made
+            continue
+        except ApiFailure as exc:
+            if exc.code != "id_taken" or device is not None:
+                raise
+            device_id = os.urandom(16)  # another school's device has this id: a new one
+            continue
+        break
+    else:
+        raise ApiFailure(401, "sign_in_failed", "signing in did not complete")
     identity = open_bundle(b64d(finish["bundle"], "bundle"), account.kek, SLOT_PASSWORD, school_id, user_id)
     signed_in = device or Device(http, school_id, user_id, login, identity, device_id, device_key, set(finish["roles"]))
     signed_in.token = finish["token"]

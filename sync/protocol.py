@@ -76,6 +76,7 @@ ERROR_CODES: dict[str, str] = {
     "conflicting_id": "an envelope id already stored with different bytes",
     "chain_broken": "an envelope's counter or previous hash does not follow the device's last envelope",
     "invalid_cursor": "the cursor was not issued by this server for this school",
+    "hand_over_limit": "a revoked device's one hand-over is over, or would pass its caps (docs/PROTOCOL.md 9.7)",
     "rate_limited": "too many requests; retry after the given number of seconds",
     "internal_error": "the server failed; nothing was stored; retry",
 }

@@ -158,6 +158,7 @@ def test_invite_join_with_recovery_key_and_totp_then_read_a_granted_class(
         page.wait_for_selector("#screen-totp:not([hidden])")
         secret = page.inner_text("#totp-secret").replace(" ", "")
         assert page.get_attribute("#totp-link", "href").startswith("otpauth://totp/")
+        assert page.locator("#totp-qr svg[role=img] path").count() == 1  # the QR code, drawn as SVG
         _check(page, "totp", found)
         shot(page, f"{size}-totp")
         page.fill("#totp-code", pyotp.TOTP(secret).now())

@@ -189,13 +189,14 @@ async def test_a_device_of_one_school_cannot_put_pull_or_be_pushed_into_another(
 class _Socket:
     def __init__(self, school_id: bytes, device_id: bytes) -> None:
         self.school_id, self.device_id, self.user_id = school_id, device_id, os.urandom(16)
+        self.session = os.urandom(32)
         self.heard: list[tuple[int, int]] = []
         self.revoked: list[str] = []
 
     def committed(self, before: int, after: int, items: list[StoredItem]) -> None:
         self.heard.append((before, after))
 
-    async def revoke(self, reason: str) -> None:
+    async def end(self, reason: str) -> None:
         self.revoked.append(reason)
 
 
@@ -209,10 +210,10 @@ async def test_the_hub_fans_out_to_one_school_only() -> None:
         for socket in group:
             assert hub.add(socket) == []
     await hub.published(schools[7], 0, 3, [])
-    assert await hub.revoke(schools[9], device_id=shared_device) == 1
+    assert await hub.end(schools[9], device_id=shared_device, reason="device_revoked") == 1
     for n, school in enumerate(schools):
         assert [s.heard for s in sockets[school]] == ([[(0, 3)], [(0, 3)]] if n == 7 else [[], []])
-        assert [s.revoked for s in sockets[school]] == ([["revoked"], []] if n == 9 else [[], []])
+        assert [s.revoked for s in sockets[school]] == ([["device_revoked"], []] if n == 9 else [[], []])
     assert set(hub.schools()) == set(schools)
 
 

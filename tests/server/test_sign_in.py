@@ -125,3 +125,121 @@ async def test_only_the_owner_or_an_admin_may_revoke_a_device(school) -> None:
     assert refused.value.code == "forbidden"
     ws = await raw_socket(school.running, teacher)
     await ws.close()
+
+
+# --- attacks on sign-in: racing the failure limit and the one-time code ----------------------------
+
+
+async def _challenges(http, school_id: bytes, login: str, n: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    body = {"school_id": b64e(school_id), "login": login}
+    return [(await http.post("/api/v1/sign-in/start", json=body)).json() for _ in range(n)]
+
+
+async def test_sixty_concurrent_wrong_proofs_get_at_most_ten_checked(school, monkeypatch) -> None:
+    import server.accounts
+
+    await school.invite("lunch-60", ["contributor"])
+    checked = []
+    real = server.accounts.verify_challenge
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        checked.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(server.accounts, "verify_challenge", counting)
+    starts = await _challenges(school.http, school.school_id, "lunch-60", 60)
+
+    async def wrong(start: dict) -> str:
+        body = {
+            "challenge_id": start["challenge_id"],
+            "signature": b64e(os.urandom(64)),
+            "device_id": b64e(os.urandom(16)),
+            "device_pk": b64e(os.urandom(32)),
+        }
+        return (await school.http.post("/api/v1/sign-in/finish", json=body)).json()["error"]["code"]
+
+    codes = await asyncio.gather(*(wrong(s) for s in starts))
+    assert len(checked) <= 10, f"{len(checked)} proofs were checked"
+    assert codes.count("sign_in_failed") == len(checked) and codes.count("too_many_attempts") == 60 - len(checked)
+
+
+async def test_a_code_replayed_by_concurrent_sign_ins_is_accepted_once(school, monkeypatch) -> None:
+    from crypto import KdfParams, derive_account, sign_challenge
+    from server.accounts import Accounts
+    from sync.protocol import b64d
+
+    real, together = Accounts.second_factor, asyncio.Barrier(6)
+
+    async def all_at_once(self, conn, account, code):  # type: ignore[no-untyped-def]
+        await asyncio.wait_for(together.wait(), 10)  # the worst case: each has read the account already
+        return await real(self, conn, account, code)
+
+    monkeypatch.setattr(Accounts, "second_factor", all_at_once)
+    teacher = school.members["teacher-oak"]
+    async with school.running.services.engine.begin() as conn:  # as if its last code were long ago
+        await conn.execute(update(Account).where(Account.id == teacher.device.user_id).values(totp_last_step=0))
+    starts = await _challenges(school.http, school.school_id, "teacher-oak", 6)
+    login = derive_account(PASSWORD, KdfParams.decode(b64d(starts[0]["kdf_params"], "kdf_params"))).login
+    code = pyotp.TOTP(teacher.totp).now()
+
+    async def finish(start: dict) -> int:
+        nonce = b64d(start["nonce"], "nonce")
+        body = {
+            "challenge_id": start["challenge_id"],
+            "signature": b64e(sign_challenge(login, school.school_id, teacher.device.user_id, nonce)),
+            "totp": code,
+            "device_id": b64e(os.urandom(16)),
+            "device_pk": b64e(os.urandom(32)),
+        }
+        return (await school.http.post("/api/v1/sign-in/finish", json=body)).status_code
+
+    statuses = await asyncio.gather(*(finish(s) for s in starts))
+    assert sorted(statuses) == [200, 401, 401, 401, 401, 401]
+
+
+# --- a second factor for every reader and admin -----------------------------------------------------
+
+
+async def test_a_reading_role_added_after_joining_enrols_an_authenticator_at_the_next_sign_in(school) -> None:
+    from sync.device import EnrolmentRequired
+
+    lunch = await school.invite("lunch-7", ["contributor"])
+    assert lunch.totp is None
+    await school.dsl.device.call("POST", "/api/v1/admin/roles", user_id=b64e(lunch.device.user_id), roles=["teacher"])
+    with pytest.raises(EnrolmentRequired) as enrol:  # a good password: the server offers the enrolment
+        await sign_in(school.http, school.school_id, "lunch-7", PASSWORD, device=lunch.device)
+    assert (enrol.value.status, enrol.value.code) == (401, "totp_enrolment_required")
+    secret = enrol.value.secret
+    assert enrol.value.uri.startswith("otpauth://totp/") and f"secret={secret}" in enrol.value.uri
+    assert (await _finish(school.http, school.school_id, "lunch-7"))["code"] == "sign_in_failed"  # no password
+    with pytest.raises(ApiFailure) as wrong:
+        await sign_in(school.http, school.school_id, "lunch-7", PASSWORD, totp="000000", device=lunch.device)
+    assert wrong.value.code == "sign_in_failed"
+
+    shown = []
+    signed = await sign_in(
+        school.http,
+        school.school_id,
+        "lunch-7",
+        PASSWORD,
+        device=lunch.device,
+        enrol=lambda s, uri: shown.append(s) or pyotp.TOTP(s).now(),
+    )
+    assert shown == [secret] and signed.token  # the same secret until it is confirmed
+    with pytest.raises(ApiFailure) as after:  # confirmed: the secret is never shown again
+        await sign_in(school.http, school.school_id, "lunch-7", PASSWORD, device=lunch.device)
+    assert after.value.code == "totp_required" and "totp_secret" not in after.value.error
+
+
+async def test_every_admin_has_a_second_factor_too(school) -> None:
+    office = await school.invite("office-1", ["admin"])
+    assert office.totp  # from register, like a reader's
+    with pytest.raises(ApiFailure) as missing:
+        await sign_in(school.http, school.school_id, "office-1", PASSWORD, device=office.device)
+    assert missing.value.code == "totp_required"
+    lunch = await school.invite("lunch-8", ["contributor"])
+    await school.dsl.device.call("POST", "/api/v1/admin/roles", user_id=b64e(lunch.device.user_id), roles=["admin"])
+    assert (await _finish(school.http, school.school_id, "lunch-8"))["code"] == "sign_in_failed"
+    with pytest.raises(ApiFailure) as enrol:
+        await sign_in(school.http, school.school_id, "lunch-8", PASSWORD, device=lunch.device)
+    assert enrol.value.code == "totp_enrolment_required"

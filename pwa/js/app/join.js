@@ -6,6 +6,7 @@ import { CryptoError, formatRecoveryKey, parseRecoveryKey } from '../crypto/inde
 import { ApiFailure } from '../sync/device.js';
 import { groupSecret, register } from '../sync/join.js';
 import { signInHere } from './people.js';
+import { showAuthenticator } from './qr.js';
 import { byId, nextPaint, showScreen } from './ui.js';
 
 /** @typedef {import('../db.js').LocalStore} LocalStore */
@@ -150,8 +151,8 @@ export class JoinFlow {
     typed.value = '';
     byId('recovery-key-text', HTMLElement).textContent = '';
     if (joined.registration.totpSecret) {
-      byId('totp-secret', HTMLElement).textContent = groupSecret(joined.registration.totpSecret);
-      byId('totp-link', HTMLAnchorElement).href = joined.registration.totpUri ?? '#';
+      const { totpSecret, totpUri } = joined.registration;
+      showAuthenticator('totp', totpSecret, totpUri ?? '', groupSecret);
       byId('totp-message', HTMLElement).textContent = '';
       showScreen('screen-totp', byId('totp-code', HTMLInputElement));
     } else {

@@ -5,13 +5,14 @@
 import { openStore } from '../db.js';
 import { Api, ApiFailure } from '../sync/device.js';
 import { b64d, hex, unhex } from '../sync/protocol.js';
-import { parseJoinLink } from '../sync/join.js';
+import { groupSecret, parseJoinLink } from '../sync/join.js';
 import { AdminScreen } from './admin.js';
 import { ApprovalsScreen } from './approvals.js';
 import { Capture } from './capture.js';
 import { DevicesScreen } from './devices.js';
 import { JoinFlow } from './join.js';
 import { WrongPassword, signInHere, unlock } from './people.js';
+import { showAuthenticator } from './qr.js';
 import { RecoverScreen } from './recover.js';
 import { Review } from './review.js';
 import { Syncer } from './syncer.js';
@@ -189,6 +190,7 @@ async function showSignIn(cancellable) {
   }
   byId('sign-in-cancel', HTMLButtonElement).hidden = !cancellable;
   byId('sign-in-totp-field', HTMLElement).hidden = true;
+  byId('sign-in-enrol', HTMLElement).hidden = true;
   byId('sign-in-message', HTMLElement).textContent = '';
   setSession(null);
   showScreen('screen-sign-in', school.value ? byId('sign-in-login', HTMLInputElement) : school);
@@ -238,11 +240,21 @@ async function submitSignIn() {
     pendingSignIn = undefined;
     password.value = '';
     totp.value = '';
+    byId('sign-in-enrol', HTMLElement).hidden = true;
+    byId('sign-in-enrol-secret', HTMLElement).textContent = '';
     await start(/** @type {Session} */ (result.session));
   } catch (error) {
     if (error instanceof ApiFailure && error.code === 'totp_required') {
       totpField.hidden = false;
       message.textContent = 'Your account needs a code from your authenticator app too.';
+      totp.focus();
+    } else if (error instanceof ApiFailure && error.code === 'totp_enrolment_required') {
+      // a good password, and an account that now needs an authenticator: set it up, then sign in with its code
+      const { totp_secret: secret, totp_uri: uri } = error.error;
+      showAuthenticator('sign-in-enrol', String(secret ?? ''), String(uri ?? ''), groupSecret);
+      byId('sign-in-enrol', HTMLElement).hidden = false;
+      totpField.hidden = false;
+      message.textContent = 'Set up your authenticator app, then enter its code.';
       totp.focus();
     } else if (error instanceof ApiFailure) {
       message.textContent = {

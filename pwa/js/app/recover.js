@@ -4,10 +4,11 @@
 
 import { DecryptionFailed, Malformed } from '../crypto/index.js';
 import { ApiFailure } from '../sync/device.js';
-import { recover } from '../sync/join.js';
+import { groupSecret, recover } from '../sync/join.js';
 import { b64d, hex, unhex } from '../sync/protocol.js';
 import { passwordStrength } from './join.js';
 import { keepSignedIn } from './people.js';
+import { showAuthenticator } from './qr.js';
 import { byId, nextPaint, showScreen } from './ui.js';
 
 /** @typedef {import('../db.js').LocalStore} LocalStore */
@@ -110,6 +111,12 @@ export class RecoverScreen {
       await this.hooks.started(session);
       return true;
     } catch (error) {
+      if (error instanceof ApiFailure && error.code === 'totp_enrolment_required') {
+        const { totp_secret: secret, totp_uri: uri } = error.error;
+        showAuthenticator('recover-enrol', String(secret ?? ''), String(uri ?? ''), groupSecret);
+        byId('recover-enrol', HTMLElement).hidden = false;
+        totp.focus();
+      }
       message.textContent = explain(error);
       if (!message.textContent) throw error;
       return false;
@@ -126,6 +133,7 @@ function explain(error) {
   if (error instanceof ApiFailure) {
     return {
       totp_required: 'Your account also needs the code from your authenticator app.',
+      totp_enrolment_required: 'Set up your authenticator app as shown, then enter its code and try again.',
       sign_in_failed: 'The code from your authenticator app is not right. Enter the newest one.',
       recovery_failed: 'The school server did not accept the recovery key. Start again from the beginning.',
       too_many_attempts: 'Too many attempts. Wait 15 minutes, then try again.',

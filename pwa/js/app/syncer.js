@@ -117,7 +117,7 @@ export class Syncer {
         this.hooks.revoked(session);
       }
       else if (!(error instanceof SyncError || error instanceof TypeError || error instanceof ApiFailure)) throw error;
-      else if (error instanceof ApiFailure && error.code === 'totp_required') {
+      else if (error instanceof ApiFailure && ['totp_required', 'totp_enrolment_required'].includes(error.code)) {
         this.hooks.problem('Your sign-in has expired. Sign in again (with your authenticator code) to send.');
       }
     }

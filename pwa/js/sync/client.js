@@ -208,6 +208,9 @@ export class SyncClient {
     } else if (body.type === 'revoked') {
       // the wipe follows when it connects again, after handing over what it never sent
       this.closedReason = new Revoked('device_revoked', body.reason ?? 'revoked');
+    } else if (body.type === 'error' && body.code === 'session_expired') {
+      // signed out, expired, or ended by a recovery or password change: the socket closes (4003)
+      this.closedReason = new SyncError('session_expired', String(body.detail ?? 'sign in again'));
     } else if (typeof body.id === 'string' && this.waiting.has(body.id)) {
       const waiter = /** @type {{resolve: (f: Frame) => void}} */ (this.waiting.get(body.id));
       this.waiting.delete(body.id);

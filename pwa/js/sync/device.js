@@ -32,14 +32,17 @@ export class ApiFailure extends Error {
   /**
    * @param {number} status @param {string} code @param {string} detail
    * @param {Record<string, string>} [fields] per-field codes, as the server names them
+   * @param {Record<string, unknown>} [error] the whole error object (totp_enrolment_required carries
+   *   `totp_secret` and `totp_uri`)
    */
-  constructor(status, code, detail, fields = {}) {
+  constructor(status, code, detail, fields = {}, error = {}) {
     super(`${status} ${code}: ${detail}`);
     this.name = 'ApiFailure';
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.fields = fields;
+    this.error = error;
   }
 }
 
@@ -94,7 +97,7 @@ export class Api {
     const data = text ? JSON.parse(text) : {};
     if (!response.ok) {
       const error = data.error ?? {};
-      throw new ApiFailure(response.status, error.code ?? 'unknown', error.detail ?? '', error.fields ?? {});
+      throw new ApiFailure(response.status, error.code ?? 'unknown', error.detail ?? '', error.fields ?? {}, error);
     }
     return data;
   }
