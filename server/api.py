@@ -1,7 +1,8 @@
 """HTTP endpoints under ``/api/v1``: sign-in, registration, the school's directory, keys and grants,
 and the admin routes for invitations, classes and pupils. Each is ``async def endpoint(request)``.
 
-Authorisation is by role, mirrored from DESIGN.md's table: the admin role runs accounts and classes but
+Authorisation is declared once, in the route table (server/auth.py), by the effective roles of docs/ARCHITECTURE.md's
+People and Authority: the admin role runs accounts and classes but
 can never publish a reader key or a grant, so running the school gives no read access.
 """
 

@@ -2,7 +2,7 @@
 an account whose owner lost both password and recovery key. Appended to ``server.api.ROUTES``.
 
 Running accounts gives no read access: an invitation carries roles and classes, but the reader keys come
-only from a keyholder's device (DESIGN.md, Keys).
+only from a keyholder's device (docs/ARCHITECTURE.md, Keys).
 """
 
 from __future__ import annotations

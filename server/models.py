@@ -1,6 +1,6 @@
 """The server's tables (SQLModel). Every table is keyed by school, ready for sharding by school.
 
-The server stores only what DESIGN.md's "What the server sees" allows: ids, public keys, sealed
+The server stores only what docs/ARCHITECTURE.md's "What the server sees" allows: ids, public keys, sealed
 objects it cannot open, and envelope metadata. Byte columns hold public keys, signatures and
 ciphertext; nothing here is a secret of a school's, except the TOTP secrets the server itself needs.
 """

@@ -1,5 +1,5 @@
 """Several app instances on one PostgreSQL database: commits and revocations reach every instance through
-LISTEN/NOTIFY (DESIGN.md, Storage and scale).
+LISTEN/NOTIFY (docs/ARCHITECTURE.md, Storage and scale).
 
 The instance that commits tells its own hub at once, with the items, and then NOTIFYs ``cairn_commits``
 with the school id and the sequence numbers before and after. The NOTIFY is sent by a task of its own,

@@ -1,7 +1,7 @@
 """Founding a school: the operator creates it and one invitation for its founding account (head or DSL).
 
 The operator can create schools and invitations, never read them: the founding account's device makes
-the school's keys (DESIGN.md, Founding).
+the school's keys (docs/ARCHITECTURE.md, A school's life).
 """
 
 from __future__ import annotations

@@ -514,7 +514,7 @@ class Device:
         groups: tuple[str, ...] = (),
         people: tuple[tuple[bytes, bytes], ...] = (),
     ) -> list[tuple[env.Recipient, bytes]]:
-        """DESIGN.md's rule: the safeguarding group always; each pupil's key unless restricted; the
+        """docs/ARCHITECTURE.md's rule (Keys): the safeguarding group always; each pupil's key unless restricted; the
         category's groups; named people. Every key comes from the directory."""
         key_id, version, pk = self.group_key(SAFEGUARDING)
         out = [(env.Recipient(env.RECIPIENT_READER_KEY, key_id, version), pk)]

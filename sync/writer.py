@@ -1,7 +1,7 @@
 """Writing concerns from a Python device: a ``created`` event, and events that follow up an existing concern.
 
 Content is made by ``sync.events.encode`` (canonical and checked) and sealed into the device's outbox by
-``Device.write``. Recipients follow DESIGN.md's rule from the record's category: a restricted category
+``Device.write``. Recipients follow docs/ARCHITECTURE.md's rule from the record's category: a restricted category
 goes to the safeguarding group only; any other also to each linked pupil's key and to the groups the
 category names (SEN categories name ``sen``). A follow-up goes to the recipients of the envelope it
 answers, under the entry key that envelope opened to, so it reaches exactly the same readers.

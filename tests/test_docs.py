@@ -83,3 +83,25 @@ def test_every_http_route_is_documented() -> None:
 
     for path, method, _, _ in ROUTES:
         assert f"`{method} {path}`" in PROTOCOL, f"{method} {path} is missing from docs/PROTOCOL.md section 10"
+
+
+ROOT = DOCS.parent
+CITING = ("crypto", "sync", "server", "bench", "tests", "pwa/js", "docs")
+
+
+def test_the_docs_stand_on_their_own() -> None:
+    """Nothing in the repository cites a file outside it (the design is docs/ARCHITECTURE.md), and every
+    relative link in README.md and docs/ points at a file the repository holds."""
+    import re
+
+    outside = re.compile(r"\.\./shared/|(?<![/\w])DESIGN\.md")
+    citing = []
+    for folder in CITING:
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in {".py", ".js", ".mjs", ".md", ".html"} and "node_modules" not in path.parts:
+                if path.name != "test_docs.py" and outside.search(path.read_text("utf-8")):
+                    citing.append(str(path.relative_to(ROOT)))
+    assert citing == []
+    for doc in [ROOT / "README.md", *DOCS.glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text("utf-8")):
+            assert (doc.parent / target).exists(), (doc.name, target)

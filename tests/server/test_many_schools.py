@@ -218,7 +218,7 @@ async def test_the_hub_fans_out_to_one_school_only() -> None:
 
 
 # Tables that are not keyed by school, and why. Every other table has ``school_id`` in its primary key or
-# leading an index, so it can be distributed by school (Citus) as DESIGN.md's "Storage and scale" says.
+# leading an index, so it can be distributed by school (Citus) as docs/ARCHITECTURE.md's "Storage and scale" says.
 NOT_KEYED_BY_SCHOOL = {
     "schools": "the schools themselves: the row's own id is the school id",
     "sessions": "found by the hash of a bearer token, which names no school; each row carries school_id",

@@ -6,7 +6,7 @@ Who may hold which key, as a table, is in the shared vectors (tests/sync/test_en
 
 Whoever should read a concern at any moment can open it with the keys their grants give them, however
 many rotations happened since it was written; and a concern written after someone left opens with none
-of the keys that person held of what they left. "Should read" is the model's own bookkeeping of DESIGN.md's
+of the keys that person held of what they left. "Should read" is the model's own bookkeeping of docs/ARCHITECTURE.md's
 table, not the rules under test.
 """
 
