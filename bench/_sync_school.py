@@ -135,7 +135,7 @@ async def build_school(database_url: str, http: httpx.AsyncClient, devices: int,
             for n in range(classes)
         ],
     )
-    await dsl.refresh()
+    await dsl.approve()  # the DSL approves the new staff and the class lists, as one reviewed list
     grants = []
     for teacher, class_pupils in zip(teachers, by_class, strict=True):
         for pupil in class_pupils:
