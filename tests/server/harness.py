@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import dataclasses
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -34,6 +36,7 @@ class Running:
     base: str
     ws_url: str
     services: Services
+    template: Template | None = None  # the built school this server's database was copied from, if any
 
 
 @contextlib.asynccontextmanager
@@ -201,3 +204,60 @@ async def raw_socket(running: Running, member: Member):  # type: ignore[no-untyp
     ready = json.loads(await ws.recv())
     assert ready["type"] == "ready", ready
     return ws
+
+
+# --- a built school, copied for each test ------------------------------------------------------------
+
+
+@dataclass
+class Template:
+    """A school built once through the real client code, kept as its database and the devices' state, so
+    each test gets a copy of its own in a fraction of the time building takes (Argon2id for every account,
+    approvals, grants). A test changes only its copy: the database file (SQLite) or a database made from
+    the template (PostgreSQL), and the outbox files, are copied for each test."""
+
+    kind: str
+    database: str  # the SQLite file, or the PostgreSQL template database's name
+    folder: Path
+    school: School
+
+    def restore_url(self, tmp_path: Path, postgres_admin: str | None = None, name: str | None = None) -> str:
+        import shutil
+
+        if self.kind == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(self.database + suffix)
+                if source.exists():
+                    shutil.copyfile(source, tmp_path / f"cairn.db{suffix}")
+            return f"sqlite+aiosqlite:///{tmp_path}/cairn.db"
+        assert postgres_admin is not None and name is not None
+        base = postgres_admin.rsplit("/", 1)[0]
+        return f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def restore(self, running: Running, http: httpx.AsyncClient, tmp_path: Path) -> School:
+        import shutil
+
+        def member(m: Member) -> Member:
+            outbox = tmp_path / m.outbox.path.name
+            shutil.copyfile(m.outbox.path, outbox)
+            d = m.device
+            device = dataclasses.replace(
+                d, http=http, roles=set(d.roles), reader_keys=dict(d.reader_keys), directory=copy.deepcopy(d.directory),
+                made_keys=set(d.made_keys), _directory_lock=asyncio.Lock(),
+            )
+            return Member(device, m.totp, Outbox(outbox))
+
+        s = self.school
+        return School(s.school_id, http, running, tmp_path, member(s.dsl),
+                      {name: member(m) for name, m in s.members.items()}, list(s.pupils),
+                      {k: list(v) for k, v in s.classes.items()})
+
+
+async def build_template(kind: str, folder: Path, database_url: str, database: str) -> Template:
+    """Build the test school once on ``database_url`` and stop the server, leaving the database to copy."""
+    async with running_server(database_url) as running:
+        async with httpx.AsyncClient(base_url=running.base, timeout=60) as http:
+            school = await build_school(running, http, folder)
+    for m in [school.dsl, *school.members.values()]:
+        m.outbox.close()
+    return Template(kind, database, folder, school)
