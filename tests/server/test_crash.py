@@ -29,9 +29,10 @@ def _assert_safe(result) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.asyncio
-async def test_no_acknowledged_envelope_is_lost_or_duplicated_across_105_crashes(tmp_path) -> None:
-    result = await run_crash(105, tmp_path)
-    assert result.crash_points >= 100, result.missed_points  # a point can be missed by timing, rarely
+async def test_no_acknowledged_envelope_is_lost_or_duplicated_across_40_crashes(tmp_path) -> None:
+    """A bounded sample for CI, covering every fault point; ``python -m bench.crash --points 1000`` runs more."""
+    result = await run_crash(40, tmp_path)
+    assert result.crash_points >= 37, result.missed_points  # a point can be missed by timing, rarely
     _assert_safe(result)
 
 
