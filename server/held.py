@@ -68,10 +68,13 @@ async def hand_over(ws: WebSocket, services, auth: Auth, nonce: bytes) -> int:  
     count = 0
     for _ in range(MAX_FRAMES):
         try:
-            text = await asyncio.wait_for(ws.receive_text(), LIMITS["auth_timeout_seconds"])
-        except (TimeoutError, WebSocketDisconnect, RuntimeError, KeyError):
+            received = await asyncio.wait_for(ws.receive(), LIMITS["auth_timeout_seconds"])
+        except (TimeoutError, WebSocketDisconnect, RuntimeError):
             break
-        try:
+        if received["type"] == "websocket.disconnect":
+            break
+        text = received["text"] if received.get("text") is not None else received.get("bytes") or b""
+        try:  # a binary frame is refused by the codec (malformed_frame), like any other bad frame
             message = parse_hand_over(text)
             rows = [
                 _row(raw, school_id, user_id, device_id, device_pk, n, message.id)
