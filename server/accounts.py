@@ -34,7 +34,7 @@ CHALLENGE_MS = 2 * 60 * 1000
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()  # any text a client sends: no 500
 
 
 
