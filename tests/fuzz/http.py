@@ -46,85 +46,107 @@ class Request:
     not_an_object: bool  # the body is JSON, but not an object
 
 
-def _ids(known: dict[str, list[bytes]], *kinds: str) -> st.SearchStrategy[str]:
-    """A base64url id: one the school knows (of ``kinds``), or random, or a near miss, or junk."""
-    pool = [i for kind in kinds for i in known.get(kind, [])]
-    choices = [b64(16)]
-    if pool:
-        choices.insert(0, st.sampled_from(pool).map(b64e))
-    return st.one_of(*choices)
+class _Values:
+    """Field values for one body: valid ones (the right type and length, an id the school knows or a fresh
+    random one) and, unless ``clean``, near misses and junk among them. A clean body reaches past every
+    check of the body's shape into the handler's own checks, its storage and its conflicts."""
+
+    def __init__(self, known: dict[str, list[bytes]], clean: bool) -> None:
+        self.known, self.clean = known, clean
+
+    def pick(self, good: st.SearchStrategy[Any], *bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return good if self.clean else st.one_of(good, good, *bad, junk)
+
+    def bytes(self, length: int) -> st.SearchStrategy[Any]:
+        return self.pick(b64_of(st.just(length)), b64(length))
+
+    def ids(self, *kinds: str) -> st.SearchStrategy[Any]:
+        """One the school knows (of ``kinds``), or a fresh random one; near misses unless clean."""
+        pool = [i for kind in kinds for i in self.known.get(kind, [])]
+        fresh = b64_of(st.just(16))
+        return self.pick(st.one_of(st.sampled_from(pool).map(b64e), fresh) if pool else fresh, b64(16))
+
+    def text(self, *good: str, pattern: str | None = None) -> st.SearchStrategy[Any]:
+        plausible = st.sampled_from(good) if good else st.text(st.characters(categories=["L", "N"]), min_size=1,
+                                                               max_size=20)
+        if pattern:
+            plausible = st.one_of(plausible, st.from_regex(pattern, fullmatch=True))
+        return self.pick(plausible, TEXT)
+
+    def items(self, item: st.SearchStrategy[Any], max_size: int = 3) -> st.SearchStrategy[Any]:
+        """A list of ``item``; now and then naming one twice (a database refuses it, after what came before)."""
+        some = st.lists(item, min_size=1, max_size=max_size)
+        twice = some.map(lambda found: found + found[:1])
+        return self.pick(st.one_of(some, some, twice), st.lists(st.one_of(item, junk), max_size=max_size))
+
+    def number(self, low: int, high: int) -> st.SearchStrategy[Any]:
+        return self.pick(st.integers(low, high), st.integers(low - 2, high + 2))
+
+    def roles(self) -> st.SearchStrategy[Any]:
+        roles = st.sampled_from(["contributor", "teacher", "sen", "safeguarding", "admin"])
+        return self.pick(st.lists(roles, min_size=1, max_size=3), st.lists(st.one_of(roles, TEXT), max_size=4))
 
 
-def _role_lists() -> st.SearchStrategy[object]:
-    roles = st.sampled_from(["contributor", "teacher", "sen", "safeguarding", "admin", "head", ""])
-    return st.one_of(st.lists(roles, max_size=4), junk)
-
-
-def _fields(known: dict[str, list[bytes]]) -> dict[tuple[str, str], dict[str, st.SearchStrategy[Any]]]:
-    """Each POST route's fields, with a plausible value for each (b64 and junk both give near misses)."""
-    school = _ids(known, "school")
-    login = st.one_of(st.sampled_from(["dsl", "teacher-oak", "lunch-revoked", "nobody@school.example"]), TEXT)
-    totp = st.one_of(st.from_regex(r"[0-9]{6}", fullmatch=True), st.just("١٢٣٤٥٦"), TEXT)
+def _fields(v: _Values) -> dict[tuple[str, str], dict[str, st.SearchStrategy[Any]]]:
+    """Each POST route's fields, each with its values."""
+    school = v.ids("school")
+    login = v.text("dsl", "teacher-oak", "lunch-revoked", "nobody@school.example")
+    totp = v.pick(st.from_regex(r"[0-9]{6}", fullmatch=True), st.just("١٢٣٤٥٦"))
     key_item = st.fixed_dictionaries(
-        {"id": _ids(known, "reader_keys"), "version": st.one_of(st.integers(0, 3), junk),
-         "purpose": st.one_of(st.sampled_from(["group:fuzz", "roster:staff", "signing:directory", "pupil"]), TEXT),
-         "public_key": b64(32)},
+        {"id": v.ids("reader_keys"), "version": v.number(1, 3),
+         "purpose": v.text("group:fuzz", "roster:staff", "signing:directory", "pupil", pattern=r"group:[a-z]{1,8}"),
+         "public_key": v.bytes(32)},
     )
     class_item = st.fixed_dictionaries(
-        {"id": st.one_of(b64(16), _ids(known, "classes")),
-         "label": st.one_of(st.sampled_from(["Year 9 Fuzz", "oak"]), TEXT, junk),
-         "pupils": st.one_of(st.lists(_ids(known, "pupils"), max_size=3), junk),
-         "teachers": st.one_of(st.lists(_ids(known, "teachers"), max_size=2), junk)},
+        {"id": v.ids("classes"), "label": v.text("Year 9 Fuzz", "oak"), "pupils": v.items(v.ids("pupils")),
+         "teachers": v.items(v.ids("teachers"))},
     )
-    scope = st.one_of(st.sampled_from(["school", "class", "group"]), junk)
-    envelopes = st.one_of(st.lists(b64_of(st.integers(0, 400)), max_size=3), junk)
+    audit_item = st.fixed_dictionaries(
+        {"action": v.text("concern.opened", "chronology.printed"),
+         "target": v.pick(st.from_regex(r"[0-9a-f]{32}", fullmatch=True))},
+    )
+    sealed = v.pick(b64_of(st.integers(0, 400)))
     return {
         ("POST", "/api/v1/sign-in/start"): {"school_id": school, "login": login},
-        ("POST", "/api/v1/sign-in/finish"): {"challenge_id": b64(16), "signature": b64(64), "totp": totp,
-                                             "device_id": b64(16), "device_pk": b64(32)},
-        ("POST", "/api/v1/devices/certify"): {"cert": b64(153)},
-        ("POST", "/api/v1/devices/revoke"): {"device_id": _ids(known, "devices")},
+        ("POST", "/api/v1/sign-in/finish"): {"challenge_id": v.bytes(16), "signature": v.bytes(64), "totp": totp,
+                                             "device_id": v.bytes(16), "device_pk": v.bytes(32)},
+        ("POST", "/api/v1/devices/certify"): {"cert": v.bytes(153)},
+        ("POST", "/api/v1/devices/revoke"): {"device_id": v.ids("devices")},
         ("POST", "/api/v1/register"): {
-            "school_id": school, "code": st.one_of(st.from_regex(r"[0-9a-f]{40}", fullmatch=True), TEXT),
-            "kdf_params": b64(26), "login_pk": b64(32), "identity_x25519_pk": b64(32),
-            "identity_ed25519_pk": b64(32), "bundle": b64(SEALED_BYTES), "recovery_bundle": b64(SEALED_BYTES),
-            "recovery_auth_pk": b64(32), "device_id": b64(16), "device_pk": b64(32), "device_cert": b64(153)},
-        ("POST", "/api/v1/keys"): {"keys": st.one_of(st.lists(st.one_of(key_item, junk), max_size=3), junk)},
-        ("POST", "/api/v1/pupils"): {"pupils": st.one_of(st.lists(st.one_of(
-            st.fixed_dictionaries({"id": b64(16), "reader_key": st.one_of(key_item, junk)}), junk), max_size=3),
-            junk)},
-        ("POST", "/api/v1/grants"): {"grants": st.one_of(st.lists(b64(GRANT_BYTES), max_size=3), junk)},
-        ("POST", "/api/v1/roster"): {"entries": envelopes},
+            "school_id": school, "code": v.pick(st.from_regex(r"[0-9a-f]{40}", fullmatch=True)),
+            "kdf_params": v.bytes(26), "login_pk": v.bytes(32), "identity_x25519_pk": v.bytes(32),
+            "identity_ed25519_pk": v.bytes(32), "bundle": v.bytes(SEALED_BYTES),
+            "recovery_bundle": v.bytes(SEALED_BYTES), "recovery_auth_pk": v.bytes(32), "device_id": v.bytes(16),
+            "device_pk": v.bytes(32), "device_cert": v.bytes(153)},
+        ("POST", "/api/v1/keys"): {"keys": v.items(key_item)},
+        ("POST", "/api/v1/pupils"): {"pupils": v.items(st.fixed_dictionaries({"id": v.ids("pupils"),
+                                                                              "reader_key": key_item}))},
+        ("POST", "/api/v1/grants"): {"grants": v.items(v.bytes(GRANT_BYTES))},
+        ("POST", "/api/v1/roster"): {"entries": v.items(sealed)},
         ("POST", "/api/v1/admin/invitations"): {
-            "login": st.one_of(st.from_regex(r"[a-z]{1,8}@school\.example", fullmatch=True), TEXT),
-            "display_name": st.one_of(st.just("Ms Fictional Fuzz"), TEXT, junk), "roles": _role_lists(),
-            "classes": st.one_of(st.lists(st.one_of(st.sampled_from(["oak", "ash"]), TEXT), max_size=3), junk)},
-        ("POST", "/api/v1/admin/classes"): {"classes": st.one_of(st.lists(st.one_of(class_item, junk), max_size=3),
-                                                                  junk)},
-        ("POST", "/api/v1/admin/invitations/import"): {"csv": st.one_of(staff_files(), junk)},
+            "login": v.text(pattern=r"[a-z]{1,8}@school\.example"), "display_name": v.text("Ms Fictional Fuzz"),
+            "roles": v.roles(), "classes": v.items(v.text("oak", "ash"))},
+        ("POST", "/api/v1/admin/classes"): {"classes": v.items(class_item)},
+        ("POST", "/api/v1/admin/invitations/import"): {"csv": v.pick(staff_files())},
         ("POST", "/api/v1/admin/invitations/renew"): {"login": login},
-        ("POST", "/api/v1/admin/accounts/reset"): {"user_id": _ids(known, "dsl")},
+        ("POST", "/api/v1/admin/accounts/reset"): {"user_id": v.ids("dsl")},
         ("POST", "/api/v1/recover/start"): {"school_id": school, "login": login},
         ("POST", "/api/v1/recover/finish"): {
-            "challenge_id": b64(16), "signature": b64(64), "kdf_params": b64(26), "login_pk": b64(32),
-            "bundle": b64(SEALED_BYTES), "totp": totp, "device_id": b64(16), "device_pk": b64(32)},
-        ("POST", "/api/v1/admin/class-teachers"): {"class_id": _ids(known, "classes"),
-                                                   "user_id": _ids(known, "teachers")},
-        ("POST", "/api/v1/admin/roles"): {"user_id": _ids(known, "teachers"), "roles": _role_lists()},
-        ("POST", "/api/v1/admin/leave"): {"user_id": b64(16), "scope": scope, "class_id": _ids(known, "classes"),
-                                          "role": st.one_of(st.sampled_from(["teacher", "sen"]), junk)},
+            "challenge_id": v.bytes(16), "signature": v.bytes(64), "kdf_params": v.bytes(26),
+            "login_pk": v.bytes(32), "bundle": v.bytes(SEALED_BYTES), "totp": totp, "device_id": v.bytes(16),
+            "device_pk": v.bytes(32)},
+        ("POST", "/api/v1/admin/class-teachers"): {"class_id": v.ids("classes"), "user_id": v.ids("teachers")},
+        ("POST", "/api/v1/admin/roles"): {"user_id": v.ids("teachers"), "roles": v.roles()},
+        ("POST", "/api/v1/admin/leave"): {"user_id": v.bytes(16), "scope": v.text("school", "class", "group"),
+                                          "class_id": v.ids("classes"), "role": v.text("teacher", "sen")},
         ("POST", "/api/v1/keys/rotate"): {
-            "reader_key_id": _ids(known, "reader_keys"), "version": st.one_of(st.integers(0, 4), junk),
-            "public_key": b64(32), "grants": st.one_of(st.lists(b64(GRANT_BYTES), max_size=2), junk)},
-        ("POST", "/api/v1/approvals"): {
-            "member_id": _ids(known, "teachers"), "purpose": st.one_of(st.just("group:sen"), TEXT, junk),
-            "decision": st.one_of(st.sampled_from(["approve", "decline"]), TEXT, junk)},
-        ("POST", "/api/v1/held/decide"): {"envelope_id": b64(16),
-                                          "decision": st.one_of(st.sampled_from(["accept", "reject"]), junk)},
-        ("POST", "/api/v1/audit"): {"events": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({
-            "action": st.one_of(st.sampled_from(["concern.opened", "chronology.printed"]), junk),
-            "target": st.one_of(st.from_regex(r"[0-9a-f]{32}", fullmatch=True), junk)}), junk), max_size=3), junk)},
-        ("POST", "/api/v1/directory"): {"signed": b64_of(st.integers(0, 600))},
+            "reader_key_id": v.ids("reader_keys"), "version": v.number(1, 4), "public_key": v.bytes(32),
+            "grants": v.items(v.bytes(GRANT_BYTES), 2)},
+        ("POST", "/api/v1/approvals"): {"member_id": v.ids("teachers"), "purpose": v.text("group:sen"),
+                                        "decision": v.text("approve", "decline")},
+        ("POST", "/api/v1/held/decide"): {"envelope_id": v.bytes(16), "decision": v.text("accept", "reject")},
+        ("POST", "/api/v1/audit"): {"events": v.items(audit_item)},
+        ("POST", "/api/v1/directory"): {"signed": sealed},
     }
 
 
@@ -132,11 +154,16 @@ QUERIES = {
     "/api/v1/directory": "since",
     "/api/v1/audit/opened": "after",
 }
-QUERY_VALUES = st.one_of(st.integers(0, 10**20).map(str), st.sampled_from(["²", "٣", "-1", "1e3", "", " 1"]), TEXT)
+QUERY_VALUES = st.one_of(
+    st.integers(0, 10**20).map(str),
+    st.sampled_from(["0", "2147483647", "2147483648", "9007199254740993", "999999999999999999", "1" * 19]),
+    st.sampled_from(["²", "٣", "-1", "1e3", "", " 1", "0x10"]),
+    TEXT,
+)
 
 
 @st.composite
-def _body(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[Any]]) -> tuple[bytes, str | None, bool]:
+def _body(draw: st.DrawFn, fields: dict[bool, dict[str, st.SearchStrategy[Any]]]) -> tuple[bytes, str | None, bool]:
     shape = draw(st.sampled_from(["object"] * 12 + ["other_json", "not_json", "not_utf8", "empty", "deep"]))
     if shape == "other_json":
         return json.dumps(draw(json_values)).encode(), None, True
@@ -149,14 +176,15 @@ def _body(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[Any]]) -> tuple[b
     if shape == "deep":
         depth = draw(st.integers(500, 100_000))
         return b'{"a":' * depth + b"1" + b"}" * depth, None, False
+    clean = draw(st.booleans())
     body: dict[str, object] = {}
-    for name, strategy in fields.items():
-        if draw(st.integers(0, 7)):  # now and then a field is missing
-            body[name] = draw(st.one_of(strategy, strategy, strategy, junk))
+    for name, strategy in fields[clean].items():
+        if clean or draw(st.integers(0, 7)):  # now and then a field is missing
+            body[name] = draw(strategy)
     unknown = None
-    if draw(st.integers(0, 5)) == 0:
+    if not clean and draw(st.integers(0, 3)) == 0:
         unknown = draw(st.one_of(st.sampled_from(["force", "admin", "school", "__proto__", "id"]), TEXT))
-        if unknown not in fields:
+        if unknown not in fields[clean]:
             body[unknown] = draw(junk)
         else:
             unknown = None
@@ -171,8 +199,8 @@ TOKENS = st.one_of(st.text(alphabet=st.characters(max_codepoint=255, exclude_cat
 def requests(known: dict[str, list[bytes]], route: tuple[str, str] | None = None) -> st.SearchStrategy[Request]:
     """A request to ``route`` (any route but SKIPPED_ROUTES when None), signed in as the DSL, or with no
     session, or with a header that is not a session at all (any Latin-1 text: HTTP headers are bytes)."""
-    fields = _fields(known)
-    missing = [(m, p) for m, p, _ in ROUTE_KEYS if m == "POST" and (m, p) not in fields]
+    fields = {clean: _fields(_Values(known, clean)) for clean in (False, True)}
+    missing = [(m, p) for m, p, _ in ROUTE_KEYS if m == "POST" and (m, p) not in fields[True]]
     assert not missing, f"fuzz the new routes too: {missing}"
     routes = [r for r in ROUTE_KEYS if route is None or r[:2] == route]
     assert routes, f"no such route {route}"
@@ -189,7 +217,7 @@ def requests(known: dict[str, list[bytes]], route: tuple[str, str] | None = None
             query[draw(TEXT)] = draw(QUERY_VALUES)
         if method == "GET":
             return Request(method, path, query, None, signed_in, authorization, None, False)
-        body, unknown, other = draw(_body(fields[(method, path)]))
+        body, unknown, other = draw(_body({clean: f[(method, path)] for clean, f in fields.items()}))
         return Request(method, path, query, body, signed_in, authorization, unknown, other)
 
     return one()

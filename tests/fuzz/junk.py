@@ -47,8 +47,11 @@ def b64_of(sizes: st.SearchStrategy[int]) -> st.SearchStrategy[str]:
 
 def b64(length: int) -> st.SearchStrategy[object]:
     """A base64url field of ``length`` bytes, most of the time; otherwise a near miss or junk."""
+    exact = b64_of(st.just(length))
     return st.one_of(
-        b64_of(st.just(length)),
+        exact,
+        exact,
+        exact,
         b64_of(st.sampled_from([0, 1, length - 1, length + 1, 4 * length])),
         st.from_regex(r"[A-Za-z0-9_\-+/=.*]{0,90}", fullmatch=True),
         junk,
@@ -58,7 +61,7 @@ def b64(length: int) -> st.SearchStrategy[object]:
 # --- byte strings made by a writer, then damaged -----------------------------------------------------------
 
 mutations = st.lists(
-    st.tuples(st.sampled_from(["flip", "set", "cut", "insert", "delete", "splice"]), st.integers(0, 2**31),
+    st.tuples(st.sampled_from(["flip", "set", "cut", "insert", "delete", "splice", "append"]), st.integers(0, 2**31),
               st.integers(0, 255), st.binary(max_size=8)),
     min_size=0,  # now and then none: the undamaged object must read back
     max_size=4,
@@ -66,7 +69,8 @@ mutations = st.lists(
 
 
 def mutate(data: bytes, edits: list[tuple[str, int, int, bytes]]) -> bytes:
-    """Apply edits: flip a bit, set a byte, cut the tail, insert or delete bytes, splice in a count."""
+    """Apply edits: flip a bit, set a byte, cut the tail, insert or delete bytes, splice in a count, add
+    trailing bytes."""
     out = bytearray(data)
     for op, where, value, extra in edits:
         at = where % (len(out) + 1)
@@ -80,6 +84,8 @@ def mutate(data: bytes, edits: list[tuple[str, int, int, bytes]]) -> bytes:
             out[at:at] = extra or bytes([value])
         elif op == "delete":
             del out[at : at + 1 + value % 8]
+        elif op == "append":
+            out += extra or bytes([value])
         elif op == "splice":  # a big-endian count or length field set to an extreme
             out[at : at + 4] = (value * 0x01010101 if value > 127 else value).to_bytes(4, "big")
     return bytes(out)
