@@ -81,6 +81,7 @@ ERROR_CODES: dict[str, str] = {
 }
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_DEPTH = 16  # levels of arrays and objects in a frame; a real one has three
 
 
 class ProtocolError(Exception):
@@ -287,7 +288,25 @@ def _load(text: str | bytes) -> dict[str, Any]:
         raise ProtocolError("malformed_frame", "the frame is not valid JSON") from None
     if not isinstance(body, dict):
         raise ProtocolError("malformed_frame", "a frame is a JSON object")
+    if _deeper_than(body, MAX_DEPTH):
+        raise ProtocolError("malformed_frame", f"a frame nests at most {MAX_DEPTH} levels of arrays and objects")
     return body
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels, walked without recursion. How deep
+    json.loads itself can go depends on the caller's stack, so without this the same frame could be
+    refused on one connection and read on another."""
+    level: list[tuple[object, int]] = [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                level.append((child, depth + 1))
+    return False
 
 
 def _envelopes(body: dict[str, Any]) -> tuple[str, tuple[bytes, ...]]:
