@@ -55,6 +55,7 @@ bench: deps
 	$(BIN)/python -m bench.sync --devices 100 --events 20000 --db sqlite
 	$(BIN)/python -m bench.pwa
 	$(BIN)/python -m bench.review
+	$(BIN)/python -m bench.fuzz
 
 clean:
 	rm -rf $(VENV) pwa/node_modules .pytest_cache .hypothesis

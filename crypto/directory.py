@@ -267,6 +267,10 @@ def sign_directory(
         raise ValueError("directory versions start at 1")
     if (version == 1) != (prev_hash == bytes(32)):
         raise ValueError("version 1, and only version 1, has an all-zero previous hash")
+    try:
+        _check_structure(_sorted(content), "signing directory")
+    except Malformed as exc:
+        raise ValueError(f"this content does not hold together (PROTOCOL 13.1): {exc}") from None
     body = (
         Writer()
         .u8(VERSION)

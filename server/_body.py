@@ -13,6 +13,14 @@ from sync.protocol import decode_field
 from .errors import ApiError
 
 MAX_BODY = 4 * 1024 * 1024
+# What no text field may hold: control characters (NUL among them, which PostgreSQL refuses in text) and
+# lone surrogates (JSON may carry "\ud800", but no database stores it: it is not UTF-8).
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(value: object, max_len: int = 200) -> bool:
+    """A non-empty string of at most ``max_len`` characters with nothing a database could refuse."""
+    return isinstance(value, str) and 0 < len(value) <= max_len and not _UNSTORABLE.search(value)
 
 
 class Body:
@@ -44,11 +52,7 @@ class Body:
         value = self.data.get(name)
         if value is None and optional:
             return None
-        if (
-            not isinstance(value, str)
-            or not 0 < len(value) <= max_len
-            or (pattern and not re.fullmatch(pattern, value))
-        ):
+        if not plain_text(value, max_len) or (pattern and not re.fullmatch(pattern, value, re.ASCII)):
             self.errors[name] = "missing" if value is None else "invalid"
             return ""
         return value

@@ -15,6 +15,7 @@ import io
 import re
 from dataclasses import dataclass
 
+from ._body import plain_text
 from .models import ROLES
 
 __all__ = ["StaffRow", "StaffCsvError", "parse_staff_csv", "check_staff", "MAX_ROWS", "ROW_CODES"]
@@ -29,6 +30,7 @@ REQUIRED = ("name", "email", "roles")
 ROW_CODES = {
     "missing": "the column is empty",
     "too_long": f"a name is at most {MAX_NAME} characters",
+    "invalid_text": "a name or class label holds a control character, or text that is not valid Unicode",
     "invalid_email": "not an email address a person can sign in with (letters, digits, . _ + - and one @)",
     "unknown_role": f"a role that is not one of {', '.join(ROLES)}",
     "duplicate_in_file": "the same email appears on an earlier line",
@@ -112,6 +114,8 @@ def check_staff(line: int, name: str, login: str, roles: list[str], classes: lis
         errors[f"{where}name"] = "missing"
     elif len(name) > MAX_NAME:
         errors[f"{where}name"] = "too_long"
+    elif not plain_text(name, MAX_NAME):
+        errors[f"{where}name"] = "invalid_text"
     if not login:
         errors[f"{where}email"] = "missing"
     elif not EMAIL.fullmatch(login) or len(login) > 200:
@@ -122,6 +126,8 @@ def check_staff(line: int, name: str, login: str, roles: list[str], classes: lis
         errors[f"{where}roles"] = "unknown_role"
     elif classes and "teacher" not in roles:
         errors[f"{where}classes"] = "classes_need_teacher"
+    if any(not plain_text(label, len(label)) for label in classes):
+        errors[f"{where}classes"] = "invalid_text"
 
 
 def _row(line: int, got: dict[str, str], errors: dict[str, str]) -> StaffRow:

@@ -65,7 +65,7 @@ async def id_free(conn, *, user_id: bytes | None = None, device_id: bytes | None
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("ascii", "replace")).digest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()  # any text a client sends: no 500
 
 
 _SESSION_STATE = (

@@ -30,7 +30,7 @@ from sync import entitlement as rules
 from sync.protocol import b64e
 
 from . import api_directory, api_recovery, api_review, api_staff
-from ._body import Body
+from ._body import Body, plain_text
 from ._staff_csv import StaffCsvError, StaffRow
 from .accounts import Principal, hash_token, id_free, needs_second_factor, totp_uri
 from .auth import FOUNDER, KEYHOLDER, PUBLIC, SIGNED_IN, ApiRoute, principal
@@ -293,11 +293,11 @@ def _key_row(body: Body, school_id: bytes, item: dict, where: str, purpose_patte
     }
 
 
-async def _insert(request: Request, model: type, rows: list[dict]) -> None:
-    if not rows:
-        return
+async def _insert(request: Request, *batches: tuple[type, list[dict]]) -> None:
+    """Insert each batch of rows into its table, all in one transaction: a conflict stores none of them."""
     async with _engine(request).begin() as conn:
-        await _insert_rows(conn, model, rows)
+        for model, rows in batches:
+            await _insert_rows(conn, model, rows)
 
 
 async def _insert_rows(conn, model: type, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
@@ -306,7 +306,7 @@ async def _insert_rows(conn, model: type, rows: list[dict]) -> None:  # type: ig
     try:
         await conn.execute(insert(model), rows)
     except IntegrityError:  # the transaction rolls back as the error leaves it: nothing is half-written
-        raise ApiError("conflict", "some of these already exist") from None
+        raise ApiError("conflict", "some of these already exist, or name what this school does not have") from None
 
 
 async def add_pupils(request: Request) -> Response:
@@ -318,6 +318,9 @@ async def add_pupils(request: Request) -> Response:
     for n, item in enumerate(body.list("pupils", 1000)):
         if not isinstance(item, dict) or not isinstance(item.get("reader_key"), dict):
             body.errors[f"pupils[{n}]"] = "invalid"
+            continue
+        if not isinstance(item.get("reader_key"), dict):
+            body.errors[f"pupils[{n}].reader_key"] = "missing" if item.get("reader_key") is None else "invalid"
             continue
         key = _key_row(
             body, p.school_id, {**item["reader_key"], "purpose": "pupil"}, f"pupils[{n}].reader_key", "pupil"
@@ -533,7 +536,7 @@ async def invite(request: Request) -> Response:
     roles, classes = body.data.get("roles"), body.data.get("classes", [])
     if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
         body.errors["roles"] = f"a non-empty list from {', '.join(ROLES)}"
-    if not isinstance(classes, list) or len(classes) > 50 or any(not isinstance(c, str) or not c for c in classes):
+    if not isinstance(classes, list) or len(classes) > 50 or any(not plain_text(c, 100) for c in classes):
         body.errors["classes"] = "a list of class labels"
     elif classes and isinstance(roles, list) and "teacher" not in roles:
         body.errors["classes"] = "classes_need_teacher"
@@ -563,10 +566,15 @@ async def add_classes(request: Request) -> Response:
         item = item if isinstance(item, dict) else {}
         class_id = body.decode(f"classes[{n}].id", item.get("id"), ID)
         label = item.get("label")
-        if not isinstance(label, str) or not 0 < len(label) <= 100:
+        if not plain_text(label, 100):
             body.errors[f"classes[{n}].label"] = "invalid"
         rows.append({"school_id": p.school_id, "id": class_id, "label": label})
-        for m, pupil in enumerate(item.get("pupils", [])):
+        members = {name: item.get(name, []) for name in ("pupils", "teachers")}
+        for name, value in members.items():
+            if not isinstance(value, list) or len(value) > 1000:
+                body.errors[f"classes[{n}].{name}"] = "must be a list of at most 1000 ids"
+                members[name] = []
+        for m, pupil in enumerate(members["pupils"]):
             pupils.append(
                 {
                     "school_id": p.school_id,
@@ -574,7 +582,7 @@ async def add_classes(request: Request) -> Response:
                     "pupil_id": body.decode(f"classes[{n}].pupils[{m}]", pupil, ID),
                 }
             )
-        for m, teacher in enumerate(item.get("teachers", [])):
+        for m, teacher in enumerate(members["teachers"]):
             teachers.append(
                 {
                     "school_id": p.school_id,
@@ -583,9 +591,7 @@ async def add_classes(request: Request) -> Response:
                 }
             )
     body.done()
-    await _insert(request, SchoolClass, rows)
-    await _insert(request, ClassPupil, pupils)
-    await _insert(request, ClassTeacher, teachers)
+    await _insert(request, (SchoolClass, rows), (ClassPupil, pupils), (ClassTeacher, teachers))
     await request.app.state.services.audit(
         p.school_id, "classes.add", user=p.user_id, device=p.device_id, target=str(len(rows))
     )

@@ -173,7 +173,7 @@ async def get_directory(request: Request) -> Response:
     state to check and sign."""
     p = principal(request)
     raw_since = request.query_params.get("since", "0")
-    if not raw_since.isdigit() or len(raw_since) > 15:
+    if not (raw_since.isascii() and raw_since.isdigit()) or len(raw_since) > 15:
         raise ApiError("invalid_request", "since is a directory version number", {"since": "invalid"})
     since = int(raw_since)
     services = request.app.state.services

@@ -26,6 +26,7 @@ __all__ = ["ROUTES", "REVIEW_ACTIONS"]
 REVIEW_ACTIONS = frozenset({"concern.opened", "chronology.printed"})
 MAX_EVENTS = 100
 PAGE = 1000
+MAX_ENTRY = 2**31 - 1  # audit entries are numbered by a 32-bit column (PostgreSQL refuses a larger number)
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 READERS = tuple(sorted(READING_ROLES))
 
@@ -38,7 +39,7 @@ async def record_audit(request: Request) -> Response:
     for n, item in enumerate(body.list("events", MAX_EVENTS)):
         if not isinstance(item, dict) or set(item) != {"action", "target"}:
             body.errors[f"events[{n}]"] = "invalid"
-        elif item["action"] not in REVIEW_ACTIONS:
+        elif not isinstance(item["action"], str) or item["action"] not in REVIEW_ACTIONS:
             body.errors[f"events[{n}].action"] = "invalid"
         elif not isinstance(item["target"], str) or not HEX_ID.fullmatch(item["target"]):
             body.errors[f"events[{n}].target"] = "invalid"
@@ -69,7 +70,7 @@ async def opened(request: Request) -> Response:
     p = principal(request)
     unknown = set(request.query_params) - {"after"}
     raw = request.query_params.get("after", "0")
-    if unknown or not raw.isdigit() or len(raw) > 18:
+    if unknown or not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > MAX_ENTRY:
         fields = {name: "unknown_field" for name in unknown} or {"after": "invalid"}
         raise ApiError("invalid_request", "'after' is a non-negative integer from an earlier answer", fields)
     async with request.app.state.services.engine.connect() as conn:

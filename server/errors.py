@@ -5,6 +5,7 @@ The codes are stable and listed in docs/PROTOCOL.md; a test keeps the two in ste
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 
@@ -67,6 +68,13 @@ class ApiError(Exception):
     def __repr__(self) -> str:  # extra may hold a TOTP secret: never shown
         return f"ApiError({self.code!r}, {self.detail!r})"
 
+class _ErrorResponse(JSONResponse):
+    """JSON in ASCII: ``fields`` name what the client sent, which may hold a lone surrogate (JSON carries
+    "\\ud800", UTF-8 cannot), so the answer escapes it back rather than failing to encode it."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
 
 def _render(
     code: str, detail: str, status: int, fields: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
@@ -74,7 +82,7 @@ def _render(
     body: dict = {**(extra or {}), "code": code, "detail": detail}
     if fields:
         body["fields"] = dict(fields)
-    return JSONResponse({"error": body}, status_code=status)
+    return _ErrorResponse({"error": body}, status_code=status)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

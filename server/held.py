@@ -81,11 +81,14 @@ async def hand_over(ws: WebSocket, services, auth: Auth, nonce: bytes) -> int:  
     count = envelopes = received = 0
     while (left := deadline - loop.time()) > 0:
         try:
-            text = await asyncio.wait_for(ws.receive_text(), min(LIMITS["auth_timeout_seconds"], left))
-        except (TimeoutError, WebSocketDisconnect, RuntimeError, KeyError):
+            got = await asyncio.wait_for(ws.receive(), min(LIMITS["auth_timeout_seconds"], left))
+        except (TimeoutError, WebSocketDisconnect, RuntimeError):
             break
+        if got["type"] == "websocket.disconnect":
+            break
+        text = got["text"] if got.get("text") is not None else got.get("bytes") or b""
         received += len(text)
-        try:
+        try:  # a binary frame is refused by the codec (malformed_frame), like any other bad frame
             message = parse_hand_over(text)
             if received > HAND_OVER_BYTES or envelopes + len(message.envelopes) > HAND_OVER_ENVELOPES:
                 raise ProtocolError(

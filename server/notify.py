@@ -12,10 +12,14 @@ one session kept (each or ``-``) and the reason, and every instance closes the m
 Payloads carry ids and numbers, never content. An instance ignores its own notifications (it acted on
 them already).
 
-Nothing here is state a restart would lose: a notification only says "look in storage". One missed (an
-instance stopping between its commit and its NOTIFY, or while this listener reconnects) delays a push
-until the school's next commit or the device's next pull; after a reconnect every school with a socket
-here is told to catch up. SQLite is one instance, and has no Notifier.
+Nothing here is state a restart would lose: a notification only says "look in storage". One can be
+missed: an instance may stop between its commit and its NOTIFY, and a listener may be reconnecting when
+it is sent. So each instance also catches up on its own: every ``catch_up_seconds`` it reads the last
+committed seq of each school with a socket open here (one query for them all) and, where that is past
+the highest it has heard of (its own commits and every notification), tells its hub, whose connections
+read the gap from storage. A push missed between commit and NOTIFY thus reaches every live reader within
+that interval; a connection already at the newest seq does nothing. After a reconnect of the listener,
+every school with a socket here is told at once. SQLite is one instance, and has no Notifier.
 """
 
 from __future__ import annotations
@@ -52,10 +56,15 @@ _RETRY_SECONDS = (0.1, 0.5, 1, 2, 5)
 class Notifier:
     """One listening connection per instance (asyncpg), and NOTIFY through the engine's pool."""
 
-    def __init__(self, engine: AsyncEngine, hub: Hub, storage: Storage) -> None:
+    def __init__(self, engine: AsyncEngine, hub: Hub, storage: Storage, catch_up_seconds: float = 2.0) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("LISTEN/NOTIFY needs PostgreSQL; a SQLite server is one instance and needs no Notifier")
+        if not catch_up_seconds > 0:
+            raise ValueError("the catch-up interval must be a positive number of seconds")
         self.engine, self.hub, self.storage = engine, hub, storage
+        self.catch_up_seconds = catch_up_seconds
+        self._heard: dict[bytes, int] = {}  # school -> the highest seq this instance's hub was told of
+        self._catcher: asyncio.Task[None] | None = None
         self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.instance = os.urandom(8).hex()
         self.connections = 0  # how many times the listener has connected: a test waits for a reconnect
@@ -74,9 +83,13 @@ class Notifier:
         await self._listen()
         self._watch = asyncio.create_task(self._keep_listening(), name="cairn-notify")
         self._teller = asyncio.create_task(self._tell_commits(), name="cairn-notify-commits")
+        self._catcher = asyncio.create_task(self._keep_catching_up(), name="cairn-notify-catch-up")
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._catcher is not None:
+            self._catcher.cancel()
+            await asyncio.gather(self._catcher, return_exceptions=True)
         if self._teller is not None:
             self._teller.cancel()
             await asyncio.gather(self._teller, return_exceptions=True)
@@ -93,7 +106,9 @@ class Notifier:
     # --- telling the others ----------------------------------------------------------------------
 
     async def committed(self, school_id: bytes, before: int, after: int) -> None:
-        """Queue a commit for the other instances; the teller task sends it (returns at once)."""
+        """Queue a commit for the other instances; the teller task sends it (returns at once). This
+        instance's hub has heard of it already."""
+        self._hear(school_id, after)
         untold = self._untold.get(school_id)
         self._untold[school_id] = (min(untold[0], before), max(untold[1], after)) if untold else (before, after)
         self._wake_teller.set()
@@ -170,12 +185,47 @@ class Notifier:
                 except Exception:
                     log.exception("listening again failed")
                     await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+            self._heard.clear()  # what was missed meanwhile is unknown: every school here is told
             try:
-                for school_id in self.hub.schools():
-                    top = await self.storage.last_seq(school_id)
-                    await self.hub.published(school_id, top, top, [])
-            except Exception:
-                log.exception("catching up after listening again failed; pushes resume with the next commit")
+                await self.catch_up()
+            except Exception as exc:
+                log.warning("catching up after listening again failed (%s); the next round tries again",
+                            type(exc).__name__)
+
+    # --- catching up on what was not heard ---------------------------------------------------------
+
+    def _hear(self, school_id: bytes, after: int) -> None:
+        if after > self._heard.get(school_id, -1):
+            self._heard[school_id] = after
+
+    async def catch_up(self) -> int:
+        """Tell the hub of every school with a socket here whose last committed seq is past what this
+        instance heard (a school it has not heard of yet: at its last seq, which costs a connection
+        already there nothing). Returns how many schools were told."""
+        schools = self.hub.schools()
+        for gone in self._heard.keys() - set(schools):  # no socket here any more: forget it
+            del self._heard[gone]
+        if not schools:
+            return 0
+        told = 0
+        for school_id, top in (await self.storage.last_seqs(schools)).items():
+            heard = self._heard.get(school_id)
+            if heard is None or top > heard:
+                self._hear(school_id, top)
+                await self.hub.published(school_id, top if heard is None else heard, top, [])
+                told += 1
+        return told
+
+    async def _keep_catching_up(self) -> None:
+        """Every ``catch_up_seconds``, catch up: a push missed between a commit and its NOTIFY (an instance
+        that died in between) reaches this instance's readers within the interval."""
+        while not self._stopping:
+            await asyncio.sleep(self.catch_up_seconds)
+            try:
+                await self.catch_up()
+            except Exception as exc:  # the database is away for a moment: the next round tries again
+                log.warning("catching up on commits failed (%s); trying again in %s s", type(exc).__name__,
+                            self.catch_up_seconds)
 
     def _on_commit(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         match = _COMMIT.fullmatch(payload)
@@ -185,6 +235,7 @@ class Notifier:
         if match["instance"] == self.instance:
             return
         school_id, before, after = bytes.fromhex(match["school"]), int(match["before"]), int(match["after"])
+        self._hear(school_id, after)
         self._spawn(self.hub.published(school_id, before, after, []))
 
     def _on_revocation(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:

@@ -32,7 +32,9 @@ class Services:
         self.authority = Authority()
         # several instances may share a PostgreSQL database; a SQLite file is served by one instance
         postgres = self.engine.dialect.name == "postgresql"
-        self.notifier = Notifier(self.engine, self.hub, self.storage) if postgres else None
+        self.notifier = (
+            Notifier(self.engine, self.hub, self.storage, settings.push_catch_up_seconds) if postgres else None
+        )
         self.ingestor = Ingestor(self.storage, self.published)
 
     async def start(self) -> None:

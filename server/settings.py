@@ -15,6 +15,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "CAIRN_DATABASE_URL": ("sqlite+aiosqlite:///./data/cairn.db", "SQLAlchemy URL of the database"),
     "CAIRN_DEBUG": ("false", "Starlette debug mode; never on in production"),
     "CAIRN_SESSION_HOURS": ("336", "how long a sign-in lasts before the device must sign in again"),
+    "CAIRN_PUSH_CATCH_UP_SECONDS": (
+        "2",
+        "PostgreSQL: how often an instance checks each school with sockets open on it for commits it was not told of",
+    ),
 }
 
 
@@ -29,6 +33,7 @@ class Settings:
     database_url: str = field(default=SETTINGS["CAIRN_DATABASE_URL"][0], repr=False)
     debug: bool = False
     session_hours: int = int(SETTINGS["CAIRN_SESSION_HOURS"][0])
+    push_catch_up_seconds: float = float(SETTINGS["CAIRN_PUSH_CATCH_UP_SECONDS"][0])
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +57,14 @@ class Settings:
             raise SettingsError(f"CAIRN_SESSION_HOURS must be a number, not {value['CAIRN_SESSION_HOURS']!r}") from None
         if not 1 <= session_hours <= 24 * 90:
             raise SettingsError("CAIRN_SESSION_HOURS must be between 1 and 2160 (90 days)")
+        try:
+            catch_up = float(value["CAIRN_PUSH_CATCH_UP_SECONDS"])
+        except ValueError:
+            raise SettingsError(
+                f"CAIRN_PUSH_CATCH_UP_SECONDS must be a number, not {value['CAIRN_PUSH_CATCH_UP_SECONDS']!r}"
+            ) from None
+        if not 0.1 <= catch_up <= 60:  # NaN fails this too
+            raise SettingsError("CAIRN_PUSH_CATCH_UP_SECONDS must be between 0.1 and 60")
         debug = value["CAIRN_DEBUG"].lower()
         if debug not in ("true", "false", "1", "0"):
             raise SettingsError(f"CAIRN_DEBUG must be true or false, not {value['CAIRN_DEBUG']!r}")
@@ -61,6 +74,7 @@ class Settings:
             database_url=value["CAIRN_DATABASE_URL"],
             debug=debug in ("true", "1"),
             session_hours=session_hours,
+            push_catch_up_seconds=catch_up,
         )
 
     def __repr__(self) -> str:

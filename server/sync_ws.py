@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from crypto import CryptoError
@@ -172,17 +173,15 @@ class SyncConnection:
             if not await self.check_session():
                 return
 
-    async def _receive(self) -> str | None:
+    async def _receive(self) -> str | bytes | None:
+        """The next frame, text or binary (which ``parse_client`` refuses with one ``malformed_frame``)."""
         try:
             message = await self.ws.receive()
         except (WebSocketDisconnect, RuntimeError):
             return None
         if message["type"] == "websocket.disconnect":
             return None
-        if message.get("text") is not None:
-            return message["text"]
-        await self.send(ProtocolError("malformed_frame", "frames are UTF-8 JSON text, not binary").to_frame())
-        return ""
+        return _frame(message)
 
     async def _handle(self, message: Auth | Put | Pull | Ping) -> None:
         if isinstance(message, Ping):
@@ -289,6 +288,11 @@ class SyncConnection:
                 await self.send(items_frame(_rows(chunk), encode_cursor(cursor)))
 
 
+def _frame(message: Message) -> str | bytes:
+    """A received websocket message's frame: its text, or its bytes (which the codec refuses)."""
+    return message["text"] if message.get("text") is not None else message.get("bytes") or b""
+
+
 def _chunks(items: list[StoredItem]) -> list[list[StoredItem]]:
     """Split a push so no frame passes max_page_bytes or max_pull_limit items (a group commit can hold
     thousands of envelopes); each chunk but the last carries the cursor after its own last item."""
@@ -359,12 +363,14 @@ async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | Au
     device's auth is returned as it came (the caller takes its hand-over)."""
     while True:
         try:
-            text = await ws.receive_text()
-        except (WebSocketDisconnect, RuntimeError, KeyError):
+            received = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if received["type"] == "websocket.disconnect":
             return None
         message = None
         try:
-            message = parse_client(text)
+            message = parse_client(_frame(received))
             if not isinstance(message, Auth):
                 raise ProtocolError("not_authenticated", "authenticate first", request_id=message.id)
             return await services.accounts.authenticate_device(message, nonce)

@@ -82,6 +82,7 @@ ERROR_CODES: dict[str, str] = {
 }
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_DEPTH = 16  # levels of arrays and objects in a frame; a real one has three
 
 
 class ProtocolError(Exception):
@@ -152,9 +153,10 @@ def decode_cursor(cursor: str | None) -> int:
         raw = b64d(cursor[3:], "cursor")
     except ProtocolError:
         raise ProtocolError("invalid_cursor", "the cursor was not issued by this server") from None
-    if len(raw) != 8:
+    seq = int.from_bytes(raw, "big")
+    if len(raw) != 8 or encode_cursor(seq) != cursor:  # base64url has spare bits: only the issued spelling
         raise ProtocolError("invalid_cursor", "the cursor was not issued by this server")
-    return int.from_bytes(raw, "big")
+    return seq
 
 
 def frame(body: Mapping[str, Any]) -> str:
@@ -229,7 +231,7 @@ class _Fields:
 
     def __init__(self, body: Mapping[str, Any], allowed: set[str]) -> None:
         self.body, self.errors = body, {}
-        self.request_id = body.get("id") if isinstance(body.get("id"), str) else None
+        self.request_id = _request_id(body)
         for name in body:
             if name not in allowed:
                 self.errors[name] = "unknown_field"
@@ -258,6 +260,24 @@ class _Fields:
             raise ProtocolError("invalid_field", "some fields are not valid", self.errors, self.request_id)
 
 
+def _request_id(body: Mapping[str, Any]) -> str | None:
+    """The frame's ``id`` when it is a valid request id, for the reply to carry; None otherwise (an error
+    never echoes what the client should not have sent)."""
+    value = body.get("id")
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
+
+
+def _kind(body: Mapping[str, Any]) -> str | None:
+    """The frame's ``type`` when it is a string; None for anything else (a list or an object is unhashable,
+    and is no type at all)."""
+    value = body.get("type")
+    return value if isinstance(value, str) else None
+
+
+def _shown(kind: str | None) -> str:
+    return "none" if kind is None else repr(kind[:40])
+
+
 def _load(text: str | bytes) -> dict[str, Any]:
     if isinstance(text, bytes):
         raise ProtocolError("malformed_frame", "frames are UTF-8 JSON text, not binary")
@@ -269,7 +289,25 @@ def _load(text: str | bytes) -> dict[str, Any]:
         raise ProtocolError("malformed_frame", "the frame is not valid JSON") from None
     if not isinstance(body, dict):
         raise ProtocolError("malformed_frame", "a frame is a JSON object")
+    if _deeper_than(body, MAX_DEPTH):
+        raise ProtocolError("malformed_frame", f"a frame nests at most {MAX_DEPTH} levels of arrays and objects")
     return body
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels, walked without recursion. How deep
+    json.loads itself can go depends on the caller's stack, so without this the same frame could be
+    refused on one connection and read on another."""
+    level: list[tuple[object, int]] = [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                level.append((child, depth + 1))
+    return False
 
 
 def _envelopes(body: dict[str, Any]) -> tuple[str, tuple[bytes, ...]]:
@@ -282,7 +320,7 @@ def _envelopes(body: dict[str, Any]) -> tuple[str, tuple[bytes, ...]]:
         f.errors["envelopes"] = "must be a non-empty list"
     elif len(items) > LIMITS["max_put_envelopes"]:
         raise ProtocolError(
-            "batch_too_large", f"at most {LIMITS['max_put_envelopes']} envelopes in one put", request_id=rid
+            "batch_too_large", f"at most {LIMITS['max_put_envelopes']} envelopes in one put", request_id=f.request_id
         )
     else:
         for index, item in enumerate(items):
@@ -301,10 +339,9 @@ def _envelopes(body: dict[str, Any]) -> tuple[str, tuple[bytes, ...]]:
 def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
     """Parse and validate one frame from a client; any problem raises ProtocolError."""
     body = _load(text)
-    kind = body.get("type")
-    request_id = body.get("id") if isinstance(body.get("id"), str) else None
+    kind = _kind(body)
     if kind not in CLIENT_MESSAGES:
-        raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}", request_id=request_id)
+        raise ProtocolError("unknown_type", f"unknown message type {_shown(kind)}", request_id=_request_id(body))
     if kind == "auth":
         f = _Fields(body, {"type", "id", "token", "device_id", "signature", "protocol"})
         msg: Auth | Put | Pull | Ping = Auth(
@@ -339,10 +376,9 @@ def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
 def parse_hand_over(text: str | bytes) -> HandOver:
     """Parse a ``hand_over`` frame (the only frame a revoked device may send); same rules as ``put``."""
     body = _load(text)
-    request_id = body.get("id") if isinstance(body.get("id"), str) else None
-    if body.get("type") != "hand_over":
+    if _kind(body) != "hand_over":
         raise ProtocolError(
-            "device_revoked", "this device was revoked: only hand_over is accepted", request_id=request_id
+            "device_revoked", "this device was revoked: only hand_over is accepted", request_id=_request_id(body)
         )
     rid, envelopes = _envelopes(body)
     return HandOver(rid, envelopes)
@@ -351,6 +387,7 @@ def parse_hand_over(text: str | bytes) -> HandOver:
 def parse_server(text: str) -> dict[str, Any]:
     """Parse one frame from the server (the client's side); refuses unknown types."""
     body = _load(text)
-    if body.get("type") not in SERVER_MESSAGES:
-        raise ProtocolError("unknown_type", f"unknown server message type {str(body.get('type'))[:40]!r}")
+    kind = _kind(body)
+    if kind not in SERVER_MESSAGES:
+        raise ProtocolError("unknown_type", f"unknown server message type {_shown(kind)}")
     return body

@@ -45,7 +45,7 @@ async def running_server(database_url: str, log_config: dict | None = None, wrap
     await upgrade(database_url)  # before serving, so the test may write to storage at once
     services = Services(settings)
     app = create_app(settings, services)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(512)

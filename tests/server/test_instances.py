@@ -170,3 +170,30 @@ async def test_notifications_carry_ids_and_numbers_only(two: Two) -> None:
         REVOCATIONS: r"[0-9a-f]{16} [0-9a-f]{32} [0-9a-f]{32} - - - device_revoked",
     }
     assert heard and all(re.fullmatch(shapes[channel], payload) for channel, payload in heard), heard
+
+
+async def test_a_push_whose_notify_was_lost_reaches_a_reader_on_another_instance(two: Two, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """B commits and then never NOTIFYs (as if it died between the two): A's live reader still gets the
+    push within seconds, from A's own catch-up, with no notification sent at all."""
+    import asyncpg
+
+    heard: list[str] = []
+    watcher = await asyncpg.connect(two.url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    await watcher.add_listener(COMMITS, lambda _c, _p, _ch, payload: heard.append(payload))
+    lost = asyncio.Event()
+
+    async def dies_before_notify(school_id: bytes, before: int, after: int) -> None:
+        lost.set()
+
+    monkeypatch.setattr(two.b.services.notifier, "committed", dies_before_notify)
+    try:
+        arrived = await _live(two.school.dsl, two.a)
+        teacher = two.school.members["teacher-ash"]
+        teacher.device.write(teacher.outbox, b"fictional: never notified", pupil_ids=[two.school.classes["ash"][0]])
+        report = await (await teacher.connect(two.b)).flush()
+        assert report.sent == 1 and lost.is_set()
+        await asyncio.wait_for(arrived.wait(), 10)  # the catch-up runs every CAIRN_PUSH_CATCH_UP_SECONDS (2)
+    finally:
+        await watcher.close()
+    assert [seq for seq, _, _ in two.school.dsl.outbox.inbox()] == [1]
+    assert heard == []  # it came by the catch-up alone

@@ -14,8 +14,10 @@ def test_defaults_need_no_environment() -> None:
 
 
 def test_values_come_from_the_environment() -> None:
-    s = Settings.from_env({"CAIRN_PORT": "9001", "CAIRN_DEBUG": "true", "CAIRN_HOST": "0.0.0.0"})
-    assert (s.host, s.port, s.debug) == ("0.0.0.0", 9001, True)
+    s = Settings.from_env(
+        {"CAIRN_PORT": "9001", "CAIRN_DEBUG": "true", "CAIRN_HOST": "0.0.0.0", "CAIRN_PUSH_CATCH_UP_SECONDS": "0.5"}
+    )
+    assert (s.host, s.port, s.debug, s.push_catch_up_seconds) == ("0.0.0.0", 9001, True, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,9 @@ def test_values_come_from_the_environment() -> None:
         ({"CAIRN_PORT": "70000"}, "between 1 and 65535"),
         ({"CAIRN_DEBUG": "maybe"}, "CAIRN_DEBUG must be true or false"),
         ({"CAIRN_DATABSE_URL": "x"}, "unknown setting CAIRN_DATABSE_URL"),
+        ({"CAIRN_PUSH_CATCH_UP_SECONDS": "soon"}, "CAIRN_PUSH_CATCH_UP_SECONDS must be a number"),
+        ({"CAIRN_PUSH_CATCH_UP_SECONDS": "0"}, "between 0.1 and 60"),
+        ({"CAIRN_PUSH_CATCH_UP_SECONDS": "nan"}, "between 0.1 and 60"),
     ],
 )
 def test_unusable_values_fail_at_start_naming_the_setting(env: dict, message: str) -> None:
