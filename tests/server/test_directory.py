@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from crypto import BoxKeyPair, SigningKey
 from crypto import envelope as env
 from crypto.directory import DirKey, directory_signing_key, read_directory, sign_directory
+from crypto.directory import _sign as hostile_sign  # versions no honest device makes
 from server.models import Account
 from server.models import Device as DeviceRow
 from sync.device import SAFEGUARDING, ApiFailure, sign_in
@@ -80,8 +81,8 @@ async def test_the_server_takes_only_the_next_version_signed_with_the_key_on_fil
     signing = _signing_key(dsl)
 
     def signed(key: SigningKey, version: int, prev: bytes, content=held.content) -> bytes:  # type: ignore[no-untyped-def]
-        return sign_directory(key, school_id=school.school_id, version=version, prev_hash=prev,
-                              created_ms=held.created_ms, next_signing_pk=key.public, content=content)
+        return hostile_sign(key, school_id=school.school_id, version=version, prev_hash=prev,
+                            created_ms=held.created_ms, next_signing_pk=key.public, content=content)
 
     assert (await _post(dsl, b"\x01" + os.urandom(300))).code == "invalid_directory"
     assert (await _post(dsl, held.raw[:-1] + bytes([held.raw[-1] ^ 1]))).code == "invalid_directory"
