@@ -107,6 +107,29 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _common(sync, store_only=True)
     sync.set_defaults(run=_verb(_sync))
 
+    approvals = device_verbs.add_parser(
+        "approvals",
+        help="a safeguarding keyholder: list what waits for approval (who asked, when, why)",
+        description="Sign in, follow the signed directory and list each widening of who can read that the "
+        "school's rows hold and no keyholder has approved: new accounts, roles, class places, pupils, key "
+        "versions. This device works the list out itself; the server's notes (who asked, when, why) are shown "
+        "beside it. Each line starts with the item's name, for `cairn device approve --item`.",
+    )
+    _common(approvals, store_only=True)
+    approvals.set_defaults(run=_verb(_approvals))
+
+    approve = device_verbs.add_parser(
+        "approve",
+        help="a safeguarding keyholder: approve waiting widenings, signed on this device",
+        description="Sign in, show the waiting widenings again, and approve the ones named (or all of them, "
+        "as one reviewed list): this device signs an approval and the next directory version that lists them. "
+        "The keys follow through the keyholder duties.",
+    )
+    approve.add_argument("--item", action="append", default=[], help="an item's name from `cairn device approvals`")
+    approve.add_argument("--all", action="store_true", help="approve every waiting item shown")
+    _common(approve, store_only=True)
+    approve.set_defaults(run=_verb(_approve))
+
 
 def _common(parser: argparse.ArgumentParser, *, store_only: bool) -> None:
     parser.add_argument("--store", required=True, type=Path, help="this device's store folder")
@@ -472,4 +495,79 @@ async def _sync(args: argparse.Namespace) -> int:
                       "never sent; they cannot be sent now", file=sys.stderr)
         finally:
             unsent.close()
+    return 0
+
+
+# --- cairn device approvals / approve ------------------------------------------------------------------
+
+
+def describe(item: tuple, current: dict) -> str:
+    """An item as a safeguarding lead reads it: who, which role or class, from the school's current rows."""
+    from sync.protocol import b64e
+
+    people = {a["id"]: f"{a['display_name']} ({a['login']})" for a in current.get("accounts", [])}
+    classes = {c["id"]: c["label"] for c in current.get("classes", [])}
+    kind = item[0]
+    if kind == "account":
+        return f"new staff account {people.get(b64e(item[1]), b64e(item[1]))}"
+    if kind == "role":
+        return f"{people.get(b64e(item[1]), b64e(item[1]))} gets the role {item[2]}"
+    if kind == "teaches":
+        return f"{people.get(b64e(item[2]), b64e(item[2]))} teaches {classes.get(b64e(item[1]), 'a class')}"
+    if kind == "in_class":
+        return f"a pupil ({b64e(item[2])[:8]}) joins {classes.get(b64e(item[1]), 'a class')}"
+    if kind == "pupil":
+        return f"a pupil ({b64e(item[1])[:8]}) is listed with a reader key"
+    if kind == "key":
+        return f"version {item[2]} of the {item[3]} reader key"
+    return "a new school signing key"
+
+
+async def _pending(device) -> tuple[list[tuple], dict, dict]:  # type: ignore[no-untyped-def]
+    """The widenings this device finds waiting, the server's current rows, and its notes by subject."""
+    from sync.directory import item_key
+
+    items = sorted(await device.pending(), key=item_key)
+    served = await device.call("GET", f"/api/v1/directory?since={device.signed_directory.version}")
+    notes = {n["subject"]: n for n in (await device.call("GET", "/api/v1/approvals"))["pending"]}
+    return items, served.get("current", {}), notes
+
+
+def _show(items: list[tuple], current: dict, notes: dict) -> None:
+    from sync.directory import item_key
+
+    for item in items:
+        note = notes.get(item_key(item), {})
+        asked = note.get("requested_by") or {}
+        why = f", because: {note['reason']}" if note.get("reason") else ""
+        by = f" (asked by {asked.get('login', 'nobody on record')}{why})" if note else " (no request on record)"
+        print(f"{item_key(item)}  {describe(item, current)}{by}")
+
+
+async def _approvals(args: argparse.Namespace) -> int:
+    async with _session(args) as (_, device):
+        await device.refresh()
+        if "safeguarding" not in device.roles:
+            raise Failure("only a safeguarding keyholder approves")
+        items, current, notes = await _pending(device)
+        _show(items, current, notes)
+        print(f"{len(items)} waiting for approval")
+    return 0
+
+
+async def _approve(args: argparse.Namespace) -> int:
+    from sync.directory import item_key
+
+    if not args.all and not args.item:
+        raise Failure("name the items to approve with --item, or approve the whole list with --all")
+    async with _session(args) as (_, device):
+        await device.refresh()
+        items, current, notes = await _pending(device)
+        chosen = items if args.all else [i for i in items if item_key(i) in set(args.item)]
+        unknown = set(args.item) - {item_key(i) for i in items}
+        if unknown:
+            raise Failure(f"not waiting for approval: {', '.join(sorted(unknown))}")
+        _show(chosen, current, notes)
+        approved = await device.approve(set(chosen)) if chosen else frozenset()
+        print(f"approved {len(approved)}; the directory now lists them")
     return 0

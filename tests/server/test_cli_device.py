@@ -175,3 +175,48 @@ async def test_device_verbs_fail_with_an_error_and_a_non_zero_exit(
         capsys, "device", "sync", "--store", tmp_path / "store", "--password-file", password,
     )
     assert code == 1 and err.startswith("Error: ")
+
+
+async def test_a_keyholder_reviews_and_approves_waiting_widenings_from_the_command_line(
+    school, tmp_path, capsys
+) -> None:
+    from sqlalchemy import update
+
+    from server.models import Account
+    from tests.server.harness import PASSWORD as SCHOOL_PASSWORD
+
+    newcomer = await school.invite("teacher-new", ["teacher"], approve=False)
+    ash = school.members["teacher-ash"].device.user_id
+    await school.dsl.device.call("POST", "/api/v1/admin/roles", user_id=b64e(ash), roles=["sen"],
+                                 reason="SENCo from January")
+    (tmp_path / "password").write_text(SCHOOL_PASSWORD + "\n")
+    (tmp_path / "dsl.totp").write_text(school.dsl.totp or "")
+    store = tmp_path / "dsl-store"
+    common = ["--password-file", tmp_path / "password", "--totp-secret-file", tmp_path / "dsl.totp"]
+
+    async def fresh_code() -> None:  # each CLI run signs in anew: let this 30-second step be used again
+        async with school.running.services.engine.begin() as conn:
+            await conn.execute(update(Account).values(totp_last_step=0))
+
+    await fresh_code()
+    code, out, _ = await _cairn(capsys, "device", "sign-in", "--server", school.running.base, "--school",
+                                school.school_id.hex(), "--login", "dsl", "--store", store, *common)
+    assert code == 0, out
+    await fresh_code()
+    code, out, _ = await _cairn(capsys, "device", "approvals", "--store", store, *common)
+    assert code == 0 and out.strip().endswith("3 waiting for approval"), out
+    assert "gets the role sen (asked by dsl, because: SENCo from January)" in out
+    account_line = next(line for line in out.splitlines() if line.startswith("account:"))
+    await fresh_code()
+    code, _, err = await _cairn(capsys, "device", "approve", "--store", store, *common)
+    assert code == 1 and "--item" in err  # nothing is approved without naming it, or --all
+    await fresh_code()
+    code, out, _ = await _cairn(capsys, "device", "approve", "--store", store, "--item", account_line.split()[0],
+                                *common)
+    assert code == 0 and "approved 1" in out
+    await school.dsl.device.refresh()
+    listed = {a["id"]: a["roles"] for a in school.dsl.device.directory["accounts"]}
+    assert listed[b64e(newcomer.device.user_id)] == []  # the account alone: its role still waits
+    await fresh_code()
+    code, out, _ = await _cairn(capsys, "device", "approve", "--store", store, "--all", *common)
+    assert code == 0 and "approved 2" in out
