@@ -369,4 +369,14 @@ test('a keyholder refuses to sign new identity keys for a listed account until s
   const items = prepare(s.schoolId, changed, held, [{ kind: 'account', userId: office.id,
     identityX25519Pk: renewed.box.publicKey, identityEd25519Pk: renewed.identity.publicKey }]).included;
   assert.deepEqual(items.map((i) => i.kind), ['account'], 'approved, it is signed');
+  s.server.current.accounts[2] = changed.accounts[2];
+  const before = s.server.versions.length;
+  await f.dsl.refresh(); // an unattended round signs nothing, and does not fail
+  assert.equal(s.server.versions.length, before);
+  const pending = await f.dsl.pending(); // the Approvals page can show it
+  assert.deepEqual(pending.map((i) => i.kind), ['account']);
+  await f.dsl.approve(pending);
+  assert.equal(s.server.versions.length, before + 1);
+  await f.teacher.refresh();
+  assert.equal(f.teacher.directory?.accounts.find((a) => a.login === 'office')?.identity_x25519_pk, b64e(renewed.box.publicKey));
 });

@@ -153,7 +153,7 @@ export class ApprovalsScreen {
       if (byId('approvals-message', HTMLElement).dataset.kind === 'offline') this.say('', '');
       const names = namesFrom({ held: session.device.directory, current: session.device.serverCurrent, pupils: session.pupils });
       this.showPending(pending, notes.pending, names);
-      this.showLog(notes.log, names);
+      this.showLog(notes.log, { ...names, past: true });
       this.showKeys(keys.keys);
       this.showHeld(held.held);
       form.dataset.state = 'ready';
@@ -183,7 +183,7 @@ export class ApprovalsScreen {
         const waited = note?.requested_ms ? Math.max(0, now - note.requested_ms) : null;
         const who = note?.requested_by ? `${note.requested_by.display_name || note.requested_by.login}` : null;
         const noteText = note && (who || note.reason)
-          ? `Server's note (not signed): ${who ? `asked by ${who}` : 'asked'}${note.requested_ms ? ` ${formatTime(note.requested_ms)}` : ''}`
+          ? `Server's note (not signed): ${who ? `asked by ${who}` : 'asked'}${note.requested_ms ? `, ${formatTime(note.requested_ms)}` : ''}`
             + `${note.reason ? `: “${note.reason}”` : ''}`
           : 'No note from the server.';
         return h('div', { class: 'approval-item', 'data-item': itemHex(line.item), 'data-kind': line.item.kind },
@@ -259,7 +259,8 @@ export class ApprovalsScreen {
         const added = new Set((await session.device.approve(asking.items)).map(itemHex));
         const done = asking.items.filter((i) => added.has(itemHex(i))).length;
         await session.refresh(); // keep the new version sealed on this device
-        await this.duties(); // the keys the approval entitles follow now
+        if (this.running) await this.running; // a round that began before the approval...
+        await this.duties(); // ...then one after it: the keys the approval entitles follow now
         this.say(done === asking.items.length ? `Approved ${count(done, 'change')}.`
           : `Approved ${done} of ${count(asking.items.length, 'change')}: the others changed on the server meanwhile. Look at them again.`, 'approved');
       } else {

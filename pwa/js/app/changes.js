@@ -17,6 +17,8 @@ import { b64d, b64e, hex } from '../sync/protocol.js';
  * @property {Map<string, string>} classes class id (base64url) to label
  * @property {Map<string, string>} pupils pupil id (hex) to name, from the roster this device opened
  * @property {Map<string, string>} pupilOfKey a pupil's reader key id (base64url) to the pupil's id (base64url)
+ * @property {boolean} [past] items of an earlier version (the change log): whether an account or pupil was new
+ *   then is not known from the version held now
  */
 /**
  * @typedef {{key: string, title: string, order: number}} Group
@@ -114,13 +116,16 @@ export function describe(item, names) {
   const keys = { key: 'keys', title: 'Pupils and keys', order: 2 };
   switch (item.kind) {
     case 'account': {
+      if (names.past) return { item, group: personGroup(item.userId), text: `${person(names, item.userId)}'s account and identity keys` };
       if (names.listedPeople.has(b64e(item.userId))) {
         return {
           item, group: personGroup(item.userId),
           text: `Identity keys changed for ${person(names, item.userId)}: approve only after an approved recovery`,
         };
       }
-      const roles = (names.people.get(b64e(item.userId))?.roles ?? []).map((r) => ROLE_WORDS[r] ?? r);
+      const order = Object.keys(ROLE_WORDS);
+      const roles = [...(names.people.get(b64e(item.userId))?.roles ?? [])]
+        .sort((a, b) => order.indexOf(a) - order.indexOf(b)).map((r) => ROLE_WORDS[r] ?? r);
       return { item, group: personGroup(item.userId), text: `New staff: ${person(names, item.userId)}${roles.length ? `, ${roles.join(', ')}` : ''}` };
     }
     case 'role':
@@ -135,7 +140,7 @@ export function describe(item, names) {
       const name = pupil(names, item.pupilId) ?? 'a pupil';
       return {
         item, group: keys,
-        text: names.listedPupils.has(b64e(item.pupilId))
+        text: names.past ? `${name} on the list, with a reader key` : names.listedPupils.has(b64e(item.pupilId))
           ? `Another reader key for ${name}: approve only if the school replaced it` : `New pupil on the list: ${name}`,
       };
     }

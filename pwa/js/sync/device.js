@@ -278,7 +278,7 @@ export class Device {
     return this.serial(async () => {
       const served = await this.follow();
       if (!served.changed || !served.current || !this.signedDirectory) return [];
-      return signed.prepare(this.schoolId, served.current, this.signedDirectory, this.madeKeys.values()).pending;
+      return signed.waiting(this.schoolId, served.current, this.signedDirectory, this.madeKeys.values());
     });
   }
 
@@ -295,7 +295,7 @@ export class Device {
       if (!this.signedDirectory) throw new signed.DirectoryRefused('no_directory', 'the school has no signed directory yet');
       if (!served.changed || !served.current) return [];
       const held = this.signedDirectory;
-      const chosen = items === null ? signed.prepare(this.schoolId, served.current, held, []).pending : [...items];
+      const chosen = items === null ? signed.waiting(this.schoolId, served.current, held, []) : [...items];
       /** @type {Item[]} */
       let included = [];
       if (await this.resign(served, chosen) && this.signedDirectory !== held) {
@@ -330,7 +330,9 @@ export class Device {
   /**
    * Sign the next version if the server's state changed in a way this device may sign: what narrows or
    * certifies, its own rotations' key versions (`madeKeys`), and `allowed` (what its person just approved).
-   * Returns whether it published one. Runs inside `serial`. Python: `Device._resign`.
+   * Returns whether it published one. Runs inside `serial`. Python: `Device._resign`, except that a change
+   * needing a decision (new identity keys for a listed account) makes an unattended round sign nothing
+   * rather than fail, so the rest of a refresh goes on and the Approvals page can show the change.
    * @param {any} served
    * @param {Iterable<Item>} [allowed]
    * @param {number} [attempts]
@@ -344,7 +346,13 @@ export class Device {
       const held = this.signedDirectory;
       let raw;
       try {
-        const prepared = signed.prepare(this.schoolId, served.current, held, [...chosen, ...this.madeKeys.values()]);
+        let prepared;
+        try {
+          prepared = signed.prepare(this.schoolId, served.current, held, [...chosen, ...this.madeKeys.values()]);
+        } catch (e) { // new identity keys or another pupil key wait for a keyholder's decision: sign nothing now
+          if (e instanceof signed.DirectoryRefused && signed.NEEDS_DECISION.includes(e.code) && !chosen.length) return false;
+          throw e;
+        }
         if (!prepared.differsFrom(held)) return false;
         const approvals = prepared.included.length && held
           ? [signed.makeApproval(this.deviceKey.secretKey, this.deviceId, this.userId, held, prepared.included)] : [];

@@ -269,6 +269,31 @@ export function prepare(schoolId, current, held, allowed = []) {
   return new Prepared(kept, included, wide.filter((i) => !names.has(itemHex(i))));
 }
 
+/** Codes of `prepare` that say the server's rows need a keyholder's decision before anything is signed. */
+export const NEEDS_DECISION = Object.freeze(['identity_changed', 'pupil_key_changed']);
+
+/**
+ * The widenings the server's `current` rows hold beyond the held version, except `allowed` (what this
+ * device made itself): what the Approvals page lists. Unlike `prepare` it does not fail on a change that
+ * needs a decision first (new identity keys for a listed account), so that change can be shown and decided.
+ * DirectoryRefused for rows whose bindings or certificates do not verify, or that drop or swap what the
+ * held version lists.
+ * @param {Uint8Array} schoolId
+ * @param {any} current
+ * @param {SignedDirectory} held
+ * @param {Iterable<Item>} [allowed]
+ * @returns {Item[]}
+ */
+export function waiting(schoolId, current, held, allowed = []) {
+  try {
+    return prepare(schoolId, current, held, allowed).pending;
+  } catch (e) {
+    if (!(e instanceof DirectoryRefused) || !NEEDS_DECISION.includes(e.code)) throw e;
+  }
+  const made = new Set([...allowed].map(itemHex));
+  return widenings(held.content, contentFromListing(current)).filter((i) => !made.has(itemHex(i)));
+}
+
 /**
  * `c` without the pending widenings and what depends on them (a new account's devices and classes, a new
  * pupil's class places). Changes that cannot be left out (new identity keys for an account listed before,
