@@ -81,7 +81,8 @@ def serve(page: Page, signed: bytes) -> list[int]:
         body = response.json()
         body.update(signed=b64e(signed), links=[], more=False, version=body["version"] + 1)
         served.append(1)
-        route.fulfill(response=response, body=json.dumps(body), headers={**response.headers, "content-type": "application/json"})
+        headers = {**response.headers, "content-type": "application/json"}
+        route.fulfill(response=response, body=json.dumps(body), headers=headers)
 
     page.route(DIRECTORY, handle)
     return served

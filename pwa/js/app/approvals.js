@@ -37,8 +37,9 @@ import { byId, formatAge, formatTime, h, showScreen } from './ui.js';
 
 /** How often an unlocked keyholder's device runs its duties while online. */
 export const DUTY_MS = 60_000;
-/** Change log entries shown. */
+/** Change log entries shown, and how many changes an entry shows before they fold away. */
 const LOG_SHOWN = 20;
+const LOG_OPEN = 6;
 
 /** @param {number} n @param {string} one @param {string} [many] */
 const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -177,6 +178,7 @@ export class ApprovalsScreen {
     let n = 0;
     byId('approvals-groups', HTMLElement).replaceChildren(...groups.map(({ group, lines }) => h('fieldset', { class: 'group approval-group' },
       h('legend', { text: group.title }),
+      lines.length > 2 ? this.groupToggle(group.title, lines.length) : null,
       ...lines.map((line) => {
         const id = `approve-item-${n++}`;
         const note = bySubject.get(itemKey(line.item));
@@ -198,6 +200,21 @@ export class ApprovalsScreen {
     byId('approvals-actions', HTMLElement).hidden = none;
     byId('approvals-reason-field', HTMLElement).hidden = none;
     byId('approvals-count', HTMLElement).textContent = none ? '' : `${count(items.length, 'change')} waiting.`;
+  }
+
+  /**
+   * A button that ticks (or clears) every change of one group: a class list of thirty pupils is one decision.
+   * @param {string} title
+   * @param {number} n
+   */
+  groupToggle(title, n) {
+    const button = h('button', { type: 'button', class: 'quiet group-toggle', text: `Select all ${n}`, 'aria-label': `Select all ${n} changes for ${title}` });
+    button.addEventListener('click', () => {
+      const boxes = /** @type {HTMLInputElement[]} */ (Array.from(button.closest('fieldset')?.querySelectorAll('input[type=checkbox]') ?? []));
+      const all = boxes.every((b) => b.checked);
+      for (const box of boxes) box.checked = !all;
+    });
+    return button;
   }
 
   selectAll() {
@@ -285,10 +302,10 @@ export class ApprovalsScreen {
    */
   showLog(rows, names) {
     const device = this.session?.device;
-    const list = byId('approvals-log', HTMLUListElement);
+    const log = byId('approvals-log', HTMLUListElement);
     if (!device) return;
     const devices = new Map((device.directory?.devices ?? []).map((d) => [d.id, d]));
-    list.replaceChildren(...rows.slice(0, LOG_SHOWN).map((row) => {
+    log.replaceChildren(...rows.slice(0, LOG_SHOWN).map((row) => {
       const approver = row.approver.display_name || row.approver.login || 'someone';
       /** @type {Item[]} */
       let items = [];
@@ -314,13 +331,14 @@ export class ApprovalsScreen {
         }
       }
       const lines = grouped(items, names).flatMap(({ lines: l }) => l.map((x) => x.text));
+      const list = h('ul', { class: 'log-items' }, ...lines.map((text) => h('li', { text })));
       return h('li', { class: 'log-entry', 'data-verified': String(verified) },
         h('p', {}, h('strong', { text: `Version ${row.version}` }), ` — approved by ${approver}, ${formatTime(row.created_ms)}: ${count(items.length, 'change')}`),
         h('p', { class: verified ? 'hint' : 'hint unverified', text: verified ? 'Signature checked on this device.'
           : 'Could not be verified on this device: do not rely on this entry.' }),
-        h('ul', { class: 'log-items' }, ...lines.map((text) => h('li', { text }))));
+        lines.length > LOG_OPEN ? h('details', { class: 'more' }, h('summary', { text: `Show the ${lines.length} changes` }), list) : list);
     }));
-    if (!rows.length) list.append(h('li', { class: 'hint', text: 'No approvals yet.' }));
+    if (!rows.length) log.append(h('li', { class: 'hint', text: 'No approvals yet.' }));
   }
 
   /** @param {KeyRow[]} rows */
