@@ -1,40 +1,67 @@
-// The keyholder's check before sealing (sync/keyholder.js `mayHold`), table-driven, the same cases as
-// sync/entitlement.py `may_hold`: roles and classes from the signed directory decide what a device seals.
+// Who may hold which reader key (sync/keyholder.js `mayHold`, the twin of sync/entitlement.py `may_hold`):
+// the shared entitlement vectors of tests/vectors/entitlement/, every member against every key, the same
+// table the Python suite runs (tests/sync/test_entitlement_vectors.py). And `isKeyholder`: a safeguarding
+// member by the signed directory who holds the safeguarding group's key.
 
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
-import { directoryView, mayHold } from '../js/sync/keyholder.js';
+import { b64e, unhex } from '../js/sync/protocol.js';
+import { directoryView, isKeyholder, mayHold } from '../js/sync/keyholder.js';
 
-const directory = {
-  accounts: [
-    { id: 'dsl', roles: ['safeguarding', 'admin'], left: false },
-    { id: 'teacher', roles: ['teacher'], left: false },
-    { id: 'senco', roles: ['teacher', 'sen'], left: false },
-    { id: 'lunch', roles: ['contributor'], left: false },
-    { id: 'gone', roles: ['teacher'], left: true },
-  ],
-  classes: [{ id: 'oak', label: 'Oak', pupils: ['p1'], teachers: ['teacher', 'gone'] }],
-  pupils: [{ id: 'p1', reader_key_id: 'k-p1' }, { id: 'p2', reader_key_id: 'k-p2' }],
-  reader_keys: [
-    { id: 'k-p1', version: 1, purpose: 'pupil' }, { id: 'k-p2', version: 1, purpose: 'pupil' },
-    { id: 'k-sg', version: 1, purpose: 'group:safeguarding' }, { id: 'k-sen', version: 2, purpose: 'group:sen' },
-    { id: 'k-staff', version: 1, purpose: 'roster:staff' }, { id: 'k-sens', version: 1, purpose: 'roster:sensitive' },
-    { id: 'k-sign', version: 1, purpose: 'signing:directory' },
-  ],
-};
+const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors', 'entitlement');
+const id = (/** @type {string} */ h) => b64e(unhex(h));
 
-/** @type {[string, string, boolean][]} */
-const CASES = [
-  ['dsl', 'k-p2', true], ['dsl', 'k-sg', true], ['dsl', 'k-sen', true], ['dsl', 'k-sign', true],
-  ['teacher', 'k-p1', true], ['teacher', 'k-p2', false], ['teacher', 'k-sg', false], ['teacher', 'k-sen', false],
-  ['teacher', 'k-sign', false], ['senco', 'k-sen', true], ['senco', 'k-p1', false], ['senco', 'k-sg', false],
-  ['lunch', 'k-staff', true], ['lunch', 'k-sens', false], ['teacher', 'k-sens', true], ['lunch', 'k-p1', false],
-  ['gone', 'k-p1', false], ['gone', 'k-staff', false], ['nobody', 'k-staff', false], ['dsl', 'k-unknown', false],
-];
+/**
+ * The vector's directory (hex ids) as a verified listing shows it (base64url ids).
+ * @param {any} d
+ */
+function listing(d) {
+  return {
+    accounts: d.accounts.map((/** @type {any} */ a) => ({ ...a, id: id(a.id) })),
+    classes: d.classes.map((/** @type {any} */ c) => ({ ...c, id: id(c.id), pupils: c.pupils.map(id), teachers: c.teachers.map(id) })),
+    reader_keys: d.reader_keys.map((/** @type {any} */ k) => ({ ...k, id: id(k.id) })),
+    pupils: d.pupils.map((/** @type {any} */ x) => ({ id: id(x.id), reader_key_id: id(x.reader_key_id) })),
+  };
+}
 
-for (const [member, key, expected] of CASES) {
-  test(`${member} ${expected ? 'may' : 'may not'} hold ${key}`, () => {
-    assert.equal(mayHold(directoryView(/** @type {any} */ (directory)), member, key), expected);
+const files = readdirSync(VECTORS).filter((name) => name.endsWith('.json')).sort();
+
+test('the entitlement folder holds vectors', () => {
+  assert.ok(files.length > 0, `no vectors under ${VECTORS}`);
+});
+
+for (const name of files) {
+  const vector = JSON.parse(readFileSync(join(VECTORS, name), 'utf8'));
+  test(`entitlement vector ${name}: every member against every key`, () => {
+    assert.equal(vector.construct, 'entitlement');
+    assert.equal(vector.expect, 'success');
+    const { inputs } = vector;
+    const view = directoryView(listing(inputs.directory));
+    assert.ok(vector.output.table.length > 0);
+    for (const row of vector.output.table) {
+      const member = id(inputs.ids[row.member]);
+      const key = id(inputs.keys[row.key]);
+      assert.equal(mayHold(view, member, key), row.may_hold, `${row.member} and ${row.key}`);
+    }
   });
 }
+
+test('a keyholder is a safeguarding member who holds the safeguarding key', () => {
+  const vector = JSON.parse(readFileSync(join(VECTORS, files[0]), 'utf8'));
+  const { inputs } = vector;
+  const dsl = id(inputs.ids.dsl);
+  const sg = id(inputs.keys['group:safeguarding']);
+  const sen = id(inputs.keys['group:sen']);
+  const directory = listing(inputs.directory);
+  assert.equal(isKeyholder(directoryView(directory), dsl), false, 'no grant of the safeguarding key');
+  assert.equal(isKeyholder(directoryView(directory, [[sen, 1, dsl]]), dsl), false, 'another key is not enough');
+  assert.equal(isKeyholder(directoryView(directory, [[sg, 1, dsl]]), dsl), true);
+  const senco = id(inputs.ids.senco);
+  assert.equal(isKeyholder(directoryView(directory, [[sg, 1, senco]]), senco), false, 'the role comes from the directory');
+  const left = id(inputs.ids.left);
+  assert.equal(isKeyholder(directoryView(directory, [[sg, 1, left]]), left), false);
+});

@@ -3,8 +3,9 @@
 // vacuously) when the folder holds no vectors, a construct this suite does not know, or an `expect`
 // outside the closed list; and proves the runner itself can fail.
 //
-// tests/vectors/fold/ holds the concern-fold scenarios, a different suite (test/fold.test.mjs): it is
-// skipped here by name, and only it.
+// tests/vectors/fold/ and tests/vectors/entitlement/ hold rules, not constructions (RULE_FOLDERS): the
+// concern fold's scenarios (test/fold.test.mjs) and who may hold which key (test/keyholder.test.mjs). They
+// are skipped here by name, and only they.
 
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -12,12 +13,15 @@ import { dirname, join, relative, sep } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { EXPECTS, SelfCheckFailed, checkVector } from '../js/crypto/selfcheck.js';
+import { EXPECTS, RULE_FOLDERS, SelfCheckFailed, checkVector } from '../js/crypto/selfcheck.js';
 
 const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
 /** Top-level folders of tests/vectors/ that belong to another suite. */
-const OTHER_SUITES = new Set(['fold']);
-const CONSTRUCTS = ['account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'wrap', 'grant', 'envelope', 'padding', 'roster', 'local', 'directory'];
+const OTHER_SUITES = new Set(RULE_FOLDERS);
+const CONSTRUCTS = [
+  'account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'wrap', 'grant',
+  'envelope', 'padding', 'roster', 'local', 'directory', 'approval', 'identity_binding',
+];
 
 /**
  * @param {string} dir
@@ -52,11 +56,13 @@ test('checkVector refuses an unknown construct', () => {
   const v = load('wrap/unwrap_success.json');
   assert.throws(() => checkVector({ ...v, construct: 'teleport' }), SelfCheckFailed);
   assert.throws(() => checkVector({ ...v, construct: 'fold' }), SelfCheckFailed, 'fold vectors are not crypto vectors');
+  assert.throws(() => checkVector({ ...v, construct: 'entitlement' }), SelfCheckFailed, 'nor are entitlement vectors');
   assert.throws(() => checkVector({ ...v, construct: 'toString' }), SelfCheckFailed);
 });
 
 test('checkVector refuses an expect outside the closed list', () => {
-  assert.deepEqual([...EXPECTS], ['success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version', 'rollback']);
+  assert.deepEqual([...EXPECTS], ['success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version', 'rollback', 'unapproved']);
+  assert.deepEqual([...RULE_FOLDERS], ['fold', 'entitlement']);
   const v = load('wrap/unwrap_tampered_box.json');
   for (const expect of ['failure', 'error', 'Auth_Failure', undefined]) {
     assert.throws(() => checkVector({ ...v, expect }), /unknown expect/);

@@ -22,12 +22,14 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from crypto.selfcheck import RULE_FOLDERS
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage
 
 ROOT = Path(__file__).parents[2]
 VECTORS = ROOT / "tests" / "vectors"
-OTHER_SUITES = {"fold"}  # tests/vectors/fold/ is the concern fold's, not a crypto construct
+OTHER_SUITES = RULE_FOLDERS  # fold/ and entitlement/ hold rules, not crypto constructions
 MOUNTS = {"/js/": ROOT / "pwa" / "js", "/node_modules/": ROOT / "pwa" / "node_modules", "/vectors/": VECTORS}
 MIME = {
     ".js": "text/javascript",
@@ -80,7 +82,7 @@ RUN_VECTORS = """async () => {
 
 
 def crypto_vector_paths() -> list[str]:
-    """Every crypto vector on disk, relative to tests/vectors, fold/ left out."""
+    """Every crypto vector on disk, relative to tests/vectors, the rule folders left out."""
     return sorted(
         p.relative_to(VECTORS).as_posix()
         for p in VECTORS.rglob("*.json")

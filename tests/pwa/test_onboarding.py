@@ -3,10 +3,11 @@
 The DSL (who is also the school's admin) invites a teacher of class Oak on the Staff screen and imports a
 staff CSV read on the device. The invitee opens the link on their own device: sets a password (keys made in
 the browser by sync/join.js, accepted by the Python server), must type the recovery key back before going on,
-enrols the authenticator with a first code, and is signed in. A keyholder's Python device grants the class's
-pupil keys, and the teacher reads the class's concern in the PWA. Then the teacher forgets the password and
-sets a new one with the recovery key, still reading the same concern. Screens are checked with axe and
-photographed at phone and tablet sizes. Every wait is on the DOM, never a sleep.
+enrols the authenticator with a first code, and is signed in. A keyholder's Python device approves the new
+account, its role and its class (an invitation only asks), then grants the class's pupil keys, and the teacher
+reads the class's concern in the PWA. Then the teacher forgets the password and sets a new one with the
+recovery key, still reading the same concern. Screens are checked with axe and photographed at phone and
+tablet sizes. Every wait is on the DOM, never a sleep.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def _check(page: Page, where: str, found: dict[str, list]) -> None:
 
 
 async def _grant_class(school: LiveSchool, login: str, label: str) -> None:
-    """The DSL's Python device (a keyholder) grants the class's pupil keys and the staff roster key."""
+    """The DSL's Python device (a keyholder) approves the new account, its role and its class (the widenings
+    the browser admin's invitation asked for), then grants the class's pupil keys and the staff roster key."""
     dsl = school.school.dsl.device
     await dsl.refresh()
     async with school.running.services.engine.connect() as conn:
@@ -54,6 +56,9 @@ async def _grant_class(school: LiveSchool, login: str, label: str) -> None:
                 select(Account.id).where(Account.school_id == school.school.school_id, Account.login == login)
             )
         )
+    waiting = {i for i in await dsl.pending() if user_id in i[1:3]}
+    assert {i[0] for i in waiting} == {"account", "role", "teaches"}, waiting
+    await dsl.approve(waiting)
     (account,) = [a for a in dsl.directory["accounts"] if b64d(a["id"], "id") == user_id]
     member_pk = b64d(account["identity_x25519_pk"], "pk")
     grants = [(*dsl.pupil_key(p)[:2], user_id, member_pk) for p in school.school.classes[label]]

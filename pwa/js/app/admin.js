@@ -1,10 +1,14 @@
-// The admin's Staff screen: invite one person, import a staff CSV (read on this device and sent as text; the
-// server invites everyone in it or nobody), copy or print the invitation links, follow each invitation's
-// status, and reset an account whose owner lost both password and recovery key.
+// The admin's Staff screen: invite one person (with a reason the safeguarding team sees), import a staff CSV
+// (read on this device and sent as text; the server invites everyone in it or nobody), copy or print the
+// invitation links, follow each invitation's status, see which of the admin's requests wait for a
+// safeguarding keyholder's approval (docs/PROTOCOL.md 13.5), and reset an account whose owner lost both
+// password and recovery key.
 
+import { itemFromJson } from '../crypto/index.js';
 import { ApiFailure } from '../sync/device.js';
-import { b64e, hex } from '../sync/protocol.js';
-import { byId, formatTime, h, showScreen } from './ui.js';
+import { b64d, b64e, hex } from '../sync/protocol.js';
+import { describe, namesFrom } from './changes.js';
+import { byId, formatAge, formatTime, h, showScreen } from './ui.js';
 
 /** @typedef {import('./people.js').Session} Session */
 /**
@@ -100,6 +104,8 @@ export class AdminScreen {
     byId('links-list', HTMLUListElement).replaceChildren();
     byId('links-panel', HTMLElement).hidden = true;
     byId('invitations-list', HTMLUListElement).replaceChildren();
+    byId('waiting-list', HTMLUListElement).replaceChildren();
+    byId('waiting-summary', HTMLElement).textContent = '';
   }
 
   async show() {
@@ -124,6 +130,7 @@ export class AdminScreen {
     const list = byId('invitations-list', HTMLUListElement);
     try {
       const { invitations } = await session.device.call('GET', '/api/v1/admin/invitations');
+      await this.showWaiting(invitations);
       list.replaceChildren(...invitations.map((/** @type {any} */ i) => {
         const item = h('li', { 'data-status': i.status },
           h('span', { class: 'who', text: `${i.display_name} (${i.login})` }),
@@ -143,6 +150,56 @@ export class AdminScreen {
       if (!(error instanceof ApiFailure || error instanceof TypeError)) throw error;
       list.replaceChildren(h('li', { class: 'muted', text: 'The list needs a connection to the school server.' }));
     }
+  }
+
+  /**
+   * How many of this admin's requests wait for the safeguarding team, with a short list (GET
+   * /api/v1/approvals `pending`: the server's notes; names from the signed directory, or, for someone not
+   * listed yet, from this admin's own invitations).
+   * @param {{display_name: string, created_ms: number}[]} invitations
+   */
+  async showWaiting(invitations) {
+    const session = this.session;
+    if (!session) return;
+    const summary = byId('waiting-summary', HTMLElement);
+    const list = byId('waiting-list', HTMLUListElement);
+    /** @type {any[]} */
+    let pending;
+    try {
+      pending = (await session.device.call('GET', '/api/v1/approvals')).pending;
+    } catch (error) {
+      if (!(error instanceof ApiFailure || error instanceof TypeError)) throw error;
+      summary.textContent = 'What waits for the safeguarding team needs a connection to the school server.';
+      return;
+    }
+    const me = b64e(session.record.userId);
+    const mine = pending.filter((p) => p.requested_by?.user_id === me);
+    const invitedAt = new Map(invitations.map((i) => [i.created_ms, i.display_name]));
+    /** @type {Map<string, string>} */
+    const extra = new Map();
+    for (const p of pending) {
+      const user = p.item.user_id;
+      if (typeof user === 'string' && invitedAt.has(p.requested_ms)) extra.set(user, /** @type {string} */ (invitedAt.get(p.requested_ms)));
+    }
+    const names = namesFrom({ held: session.device.directory, extra });
+    summary.textContent = mine.length
+      ? `${mine.length} of your request${mine.length === 1 ? '' : 's'} ${mine.length === 1 ? 'waits' : 'wait'} for a safeguarding keyholder's approval`
+        + `${pending.length > mine.length ? ` (${pending.length} in all)` : ''}.`
+      : pending.length ? `Nothing you asked for waits; ${pending.length} other request${pending.length === 1 ? ' waits' : 's wait'}.`
+        : 'Nothing waits for the safeguarding team.';
+    summary.dataset.mine = String(mine.length);
+    const shown = mine.slice(0, 8);
+    list.replaceChildren(...shown.map((p) => {
+      let text = 'A change';
+      try {
+        text = describe(itemFromJson(p.item, (v, name) => b64d(v, name)), names).text;
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+      }
+      const age = typeof p.age_ms === 'number' ? `, asked ${formatAge(p.age_ms)} ago` : '';
+      return h('li', { text: `${text}${age}${p.reason ? `: “${p.reason}”` : ''}` });
+    }));
+    if (mine.length > shown.length) list.append(h('li', { class: 'muted', text: `and ${mine.length - shown.length} more` }));
   }
 
   /** @param {Invited[]} invited */
@@ -176,6 +233,7 @@ export class AdminScreen {
       .map((input) => /** @type {HTMLInputElement} */ (input).value);
     const roles = checked('invite-roles');
     const classes = checked('invite-classes');
+    const reason = byId('invite-reason', HTMLInputElement);
     if (!name.value.trim() || !login.value.trim() || !roles.length) {
       message.textContent = 'Give a name, an email and at least one role.';
       return;
@@ -183,11 +241,14 @@ export class AdminScreen {
     try {
       const made = await session.device.call('POST', '/api/v1/admin/invitations', {
         login: login.value.trim().toLowerCase(), display_name: name.value.trim(), roles, classes,
+        ...(reason.value.trim() ? { reason: reason.value.trim() } : {}),
       });
       this.showLinks([{ login: login.value.trim().toLowerCase(), display_name: name.value.trim(), roles, classes, ...made }]);
-      say('invite-message', `Invited ${name.value.trim()}. Send them the link below.`, true);
+      say('invite-message', `Invited ${name.value.trim()}. Send them the link below. They read nothing until a `
+        + 'safeguarding keyholder approves the new account.', true);
       name.value = '';
       login.value = '';
+      reason.value = '';
       for (const input of Array.from(byId('invite-form', HTMLFormElement).querySelectorAll('input[type=checkbox]'))) {
         /** @type {HTMLInputElement} */ (input).checked = false;
       }

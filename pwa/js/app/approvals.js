@@ -1,41 +1,48 @@
-// Approvals and keys, for a safeguarding keyholder: members waiting to join the SEN or safeguarding group
-// (with how long they have waited; approve seals the group's key on this device, decline records it),
-// reader keys held by one person or nobody (a risk of losing records), and envelopes held from devices
-// revoked while offline (read them here, then accept them into the record or reject them, kept as
-// evidence). Also the keyholder duties (pwa/js/sync/keyholder.js): while a reader is unlocked and
-// online, this device grants what is owed and makes the new key versions leavers leave behind.
+// The Approvals page, for a safeguarding keyholder (docs/PROTOCOL.md 13.5, docs/OPERATIONS.md "Approvals").
+//
+// - What waits: the widenings this device computes itself from the server's `current` rows against the
+//   signed directory version it holds (never the server's list), each in plain words, grouped by person or
+//   class, with the server's note (who asked, when, why: unsigned) and how long it has waited. The person
+//   ticks what they approve; "Approve selected" asks once, repeating the list, then this device signs an
+//   approval and the next directory version carrying it (Device.approve). "Decline selected" undoes the
+//   requests on the server (POST /api/v1/approvals/decline). Nothing widens without this page.
+// - The change log: the approvals of recent versions, each verified on this device against the approving
+//   device's key in the directory it holds (an approval that does not verify is shown as such).
+// - Keys held by one person or nobody (a risk of losing records), and entries held from devices revoked
+//   while offline (read here, then accepted into the record or rejected, kept as evidence).
+// Also the keyholder duties (pwa/js/sync/keyholder.js): while an approved keyholder is unlocked and online,
+// this device grants what is owed and makes the new key versions leavers leave behind.
 
-import { CryptoError, RECIPIENT_PERSON, RECIPIENT_READER_KEY, envelope } from '../crypto/index.js';
+import { CryptoError, RECIPIENT_PERSON, RECIPIENT_READER_KEY, envelope, itemFromJson, itemHex, verifyApproval } from '../crypto/index.js';
 import { decode } from '../events.js';
 import { ApiFailure } from '../sync/device.js';
-import { DirectoryRefused } from '../sync/directory.js';
-import { approve, decline, runDuties } from '../sync/keyholder.js';
-import { b64d, hex, unhex } from '../sync/protocol.js';
+import { DirectoryRefused, itemKey, itemsJson } from '../sync/directory.js';
+import { runDuties } from '../sync/keyholder.js';
+import { b64d, b64e, hex, unhex } from '../sync/protocol.js';
+import { grouped, keyLabel, namesFrom } from './changes.js';
 import { byId, formatAge, formatTime, h, showScreen } from './ui.js';
 
 /** @typedef {import('./people.js').Session} Session */
+/** @typedef {import('../crypto/approval.js').Item} Item */
+/** @typedef {import('./changes.js').Names} Names */
 /**
- * @typedef {{member_id: string, login: string, display_name: string, purpose: string, requested_ms: number,
- *   age_ms: number}} PendingRow
+ * @typedef {{item: Record<string, unknown>, subject: string, requested_by: {user_id: string, login: string,
+ *   display_name: string} | null, requested_ms: number | null, age_ms: number | null, reason: string}} NoteRow
+ * @typedef {{version: number, approval_id: string, approver: {user_id: string, login?: string, display_name?: string},
+ *   approver_device: string, created_ms: number, items: Record<string, unknown>[], approval: string}} LogRow
  * @typedef {{reader_key_id: string, version: number, purpose: string, holders: string[]}} KeyRow
  * @typedef {{envelope_id: string, author_device: string, login: string, counter: number, device_time_ms: number,
  *   received_ms: number, decision: string | null, envelope: string}} HeldRow
  */
 
-/** How often an unlocked reader's device runs its keyholder duties while online. */
+/** How often an unlocked keyholder's device runs its duties while online. */
 export const DUTY_MS = 60_000;
-const READING = ['teacher', 'sen', 'safeguarding'];
-const GROUPS = /** @type {Record<string, string>} */ ({
-  'group:safeguarding': 'the safeguarding team', 'group:sen': 'the SEN team',
-});
+/** Change log entries shown, and how many changes an entry shows before they fold away. */
+const LOG_SHOWN = 20;
+const LOG_OPEN = 6;
 
-/** @param {string} purpose */
-function label(purpose) {
-  if (GROUPS[purpose]) return `${GROUPS[purpose][0].toUpperCase()}${GROUPS[purpose].slice(1)}`;
-  if (purpose === 'pupil') return 'A pupil';
-  if (purpose === 'signing:directory') return 'The school signing key';
-  return purpose;
-}
+/** @param {number} n @param {string} one @param {string} [many] */
+const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export class ApprovalsScreen {
   /** @param {{back: () => void, problem: (message: string) => void}} hooks */
@@ -47,16 +54,27 @@ export class ApprovalsScreen {
     this.timer = null;
     /** @type {Promise<unknown> | null} */
     this.running = null;
+    /** @type {Map<string, Item>} what the page shows as waiting, by `itemHex` */
+    this.shown = new Map();
+    /** @type {{action: 'approve' | 'decline', items: Item[]} | null} */
+    this.asking = null;
     byId('nav-approvals', HTMLButtonElement).addEventListener('click', () => void this.show());
     byId('approvals-back', HTMLButtonElement).addEventListener('click', () => this.hooks.back());
+    byId('approvals-form', HTMLFormElement).addEventListener('submit', (e) => { e.preventDefault(); this.ask('approve'); });
+    byId('approvals-decline', HTMLButtonElement).addEventListener('click', () => this.ask('decline'));
+    byId('approvals-select-all', HTMLButtonElement).addEventListener('click', () => this.selectAll());
+    byId('approvals-confirm-yes', HTMLButtonElement).addEventListener('click', () => void this.confirmed());
+    byId('approvals-confirm-no', HTMLButtonElement).addEventListener('click', () => this.closeConfirm());
+    byId('approvals-confirm', HTMLDialogElement).addEventListener('close', () => { this.asking = null; });
     addEventListener('online', () => void this.duties());
   }
 
-  /** @param {Session} session */
+  /** After unlock: keyholders get the page and their duties. @param {Session} session */
   open(session) {
     this.session = session;
-    byId('nav-approvals', HTMLButtonElement).hidden = !session.record.roles.includes('safeguarding');
-    if (session.record.roles.some((r) => READING.includes(r))) {
+    const keyholder = session.record.roles.includes('safeguarding');
+    byId('nav-approvals', HTMLButtonElement).hidden = !keyholder;
+    if (keyholder) {
       this.timer = setInterval(() => void this.duties(), DUTY_MS);
       void this.duties();
     }
@@ -66,18 +84,24 @@ export class ApprovalsScreen {
     this.session = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.shown.clear();
+    this.closeConfirm();
     byId('nav-approvals', HTMLButtonElement).hidden = true;
-    for (const id of ['approvals-list', 'keys-list', 'held-list']) byId(id, HTMLUListElement).replaceChildren();
+    for (const id of ['approvals-groups', 'approvals-log', 'keys-list', 'held-list']) byId(id, HTMLElement).replaceChildren();
   }
 
-  /** One round of keyholder duties, one at a time; offline or refused rounds wait for the next. */
+  /**
+   * One round of keyholder duties, one at a time; offline or refused rounds wait for the next. runDuties
+   * does nothing for a person the signed directory does not make an approved keyholder.
+   */
   duties() {
     const session = this.session;
     if (!session || !navigator.onLine || this.running) return this.running ?? Promise.resolve(null);
     this.running = runDuties(session.device)
       .catch((error) => {
         if (error instanceof DirectoryRefused) {
-          this.hooks.problem(`The school directory the server sent did not verify (${error.code}). Nothing was granted.`);
+          this.hooks.problem(`The school directory the server sent did not verify (${error.code}). Nothing was granted, `
+            + 'and this device keeps the version it had.');
         } else if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error;
         return null;
       })
@@ -95,60 +119,226 @@ export class ApprovalsScreen {
     await this.list();
   }
 
+  /** @param {string} text @param {string} kind */
+  say(text, kind) {
+    const message = byId('approvals-message', HTMLElement);
+    message.textContent = text;
+    message.dataset.kind = kind;
+  }
+
   async list() {
     const session = this.session;
     if (!session) return;
-    const message = byId('approvals-message', HTMLElement);
+    const form = byId('approvals-form', HTMLFormElement);
+    form.dataset.state = 'loading';
+    /** @type {Item[]} */
+    let pending = [];
     try {
-      const [pending, keys, held] = await Promise.all([
+      pending = await session.device.pending(); // computed here, from `current` and the version held
+    } catch (error) {
+      if (error instanceof DirectoryRefused) {
+        this.say(`The school directory the server sent did not verify (${error.code}): this device approves nothing `
+          + 'until it does. Tell the other safeguarding keyholders.', 'refused');
+      } else if (error instanceof TypeError || error instanceof ApiFailure) {
+        this.say('Approvals need a connection to the server.', 'offline');
+        form.dataset.state = 'offline';
+        return;
+      } else throw error;
+    }
+    try {
+      const [notes, keys, held] = await Promise.all([
         session.device.call('GET', '/api/v1/approvals'),
         session.device.call('GET', '/api/v1/keys/single-holder'),
         session.device.call('GET', '/api/v1/held'),
       ]);
-      if (message.dataset.kind === 'offline') message.textContent = ''; // a decision's outcome stays shown
-      this.showPending(pending.pending);
+      if (byId('approvals-message', HTMLElement).dataset.kind === 'offline') this.say('', '');
+      const names = namesFrom({ held: session.device.directory, current: session.device.serverCurrent, pupils: session.pupils });
+      this.showPending(pending, notes.pending, names);
+      this.showLog(notes.log, { ...names, past: true });
       this.showKeys(keys.keys);
       this.showHeld(held.held);
+      form.dataset.state = 'ready';
     } catch (error) {
       if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error;
-      message.textContent = 'Approvals need a connection to the server.';
-      message.dataset.kind = 'offline';
+      this.say('Approvals need a connection to the server.', 'offline');
+      form.dataset.state = 'offline';
     }
   }
 
-  /** @param {PendingRow[]} rows */
-  showPending(rows) {
-    const list = byId('approvals-list', HTMLUListElement);
-    list.replaceChildren(...rows.map((row) => {
-      const name = `${row.display_name} (${row.login})`;
-      const approveButton = h('button', { type: 'button', class: 'primary', text: 'Approve', 'aria-label': `Approve ${name}` });
-      const declineButton = h('button', { type: 'button', class: 'secondary', text: 'Decline', 'aria-label': `Decline ${name}` });
-      approveButton.addEventListener('click', () => void this.decide(row, true));
-      declineButton.addEventListener('click', () => void this.decide(row, false));
-      return h('li', { class: 'approval' },
-        h('p', { text: `${name} joined ${GROUPS[row.purpose] ?? row.purpose}` }),
-        h('p', { class: 'hint', text: `Waiting ${formatAge(row.age_ms)}, since ${formatTime(row.requested_ms)}` }),
-        h('div', { class: 'actions' }, approveButton, declineButton));
-    }));
-    if (!rows.length) list.append(h('li', { class: 'hint', text: 'Nobody is waiting for approval.' }));
+  /**
+   * @param {Item[]} items what this device computed
+   * @param {NoteRow[]} notes the server's notes, matched to items by what they are about
+   * @param {Names} names
+   */
+  showPending(items, notes, names) {
+    const bySubject = new Map(notes.map((n) => [n.subject, n]));
+    const now = Date.now();
+    this.shown = new Map(items.map((i) => [itemHex(i), i]));
+    const groups = grouped(items, names);
+    let n = 0;
+    byId('approvals-groups', HTMLElement).replaceChildren(...groups.map(({ group, lines }) => h('fieldset', { class: 'group approval-group' },
+      h('legend', { text: group.title }),
+      lines.length > 2 ? this.groupToggle(group.title, lines.length) : null,
+      ...lines.map((line) => {
+        const id = `approve-item-${n++}`;
+        const note = bySubject.get(itemKey(line.item));
+        const waited = note?.requested_ms ? Math.max(0, now - note.requested_ms) : null;
+        const who = note?.requested_by ? `${note.requested_by.display_name || note.requested_by.login}` : null;
+        const noteText = note && (who || note.reason)
+          ? `Server's note (not signed): ${who ? `asked by ${who}` : 'asked'}${note.requested_ms ? `, ${formatTime(note.requested_ms)}` : ''}`
+            + `${note.reason ? `: “${note.reason}”` : ''}`
+          : 'No note from the server.';
+        return h('div', { class: 'approval-item', 'data-item': itemHex(line.item), 'data-kind': line.item.kind },
+          h('div', { class: 'check' },
+            h('input', { id, type: 'checkbox', value: itemHex(line.item), 'aria-describedby': `${id}-note` }),
+            h('label', { for: id, text: line.text })),
+          h('p', { id: `${id}-note`, class: 'hint note' }, noteText,
+            waited !== null ? h('span', { class: 'waited', text: ` Waiting ${formatAge(waited)}.` }) : null));
+      }))));
+    const none = !items.length;
+    byId('approvals-none', HTMLElement).hidden = !none;
+    byId('approvals-actions', HTMLElement).hidden = none;
+    byId('approvals-reason-field', HTMLElement).hidden = none;
+    byId('approvals-count', HTMLElement).textContent = none ? '' : `${count(items.length, 'change')} waiting.`;
   }
 
-  /** @param {PendingRow} row @param {boolean} yes */
-  async decide(row, yes) {
+  /**
+   * A button that ticks (or clears) every change of one group: a class list of thirty pupils is one decision.
+   * @param {string} title
+   * @param {number} n
+   */
+  groupToggle(title, n) {
+    const button = h('button', { type: 'button', class: 'quiet group-toggle', text: `Select all ${n}`, 'aria-label': `Select all ${n} changes for ${title}` });
+    button.addEventListener('click', () => {
+      const boxes = /** @type {HTMLInputElement[]} */ (Array.from(button.closest('fieldset')?.querySelectorAll('input[type=checkbox]') ?? []));
+      const all = boxes.every((b) => b.checked);
+      for (const box of boxes) box.checked = !all;
+    });
+    return button;
+  }
+
+  selectAll() {
+    const boxes = this.boxes();
+    const all = boxes.every((b) => b.checked);
+    for (const box of boxes) box.checked = !all;
+  }
+
+  /** @returns {HTMLInputElement[]} */
+  boxes() {
+    return /** @type {HTMLInputElement[]} */ (Array.from(byId('approvals-groups', HTMLElement).querySelectorAll('input[type=checkbox]')));
+  }
+
+  /** @returns {Item[]} */
+  selected() {
+    return this.boxes().filter((b) => b.checked).map((b) => this.shown.get(b.value)).filter((i) => i !== undefined);
+  }
+
+  /**
+   * One confirmation that repeats the list: "Approve 14 changes: ...".
+   * @param {'approve' | 'decline'} action
+   */
+  ask(action) {
+    const items = this.selected();
+    if (!items.length) {
+      this.say(`Tick the changes to ${action} first.`, 'choose');
+      return;
+    }
     const session = this.session;
     if (!session) return;
-    const message = byId('approvals-message', HTMLElement);
-    message.dataset.kind = 'decision';
+    const names = namesFrom({ held: session.device.directory, current: session.device.serverCurrent, pupils: session.pupils });
+    const lines = grouped(items, names).flatMap(({ lines: l }) => l.map((x) => x.text));
+    this.asking = { action, items };
+    byId('approvals-confirm-title', HTMLElement).textContent = `${action === 'approve' ? 'Approve' : 'Decline'} ${count(items.length, 'change')}:`;
+    byId('approvals-confirm-list', HTMLUListElement).replaceChildren(...lines.map((text) => h('li', { text })));
+    byId('approvals-confirm-hint', HTMLElement).textContent = action === 'approve'
+      ? 'This device signs your approval. The people named can then read what these changes give them.'
+      : 'The requests are undone: roles taken back, teachers and pupils taken out of classes, new accounts closed.';
+    byId('approvals-confirm-yes', HTMLButtonElement).textContent = action === 'approve' ? `Approve ${count(items.length, 'change')}` : `Decline ${count(items.length, 'change')}`;
+    byId('approvals-confirm', HTMLDialogElement).showModal();
+    byId('approvals-confirm-no', HTMLButtonElement).focus();
+  }
+
+  closeConfirm() {
+    const dialog = byId('approvals-confirm', HTMLDialogElement);
+    if (dialog.open) dialog.close();
+    this.asking = null;
+  }
+
+  async confirmed() {
+    const session = this.session;
+    const asking = this.asking;
+    this.closeConfirm();
+    if (!session || !asking) return;
+    const form = byId('approvals-form', HTMLFormElement);
+    form.dataset.state = 'working';
     try {
-      if (yes) await approve(session.device, row.member_id, row.purpose);
-      else await decline(session.device, row.member_id, row.purpose);
-      message.textContent = yes ? `${row.display_name} can now read what ${GROUPS[row.purpose] ?? row.purpose} reads.`
-        : `${row.display_name} was not given ${GROUPS[row.purpose] ?? row.purpose}'s key.`;
+      if (asking.action === 'approve') {
+        const added = new Set((await session.device.approve(asking.items)).map(itemHex));
+        const done = asking.items.filter((i) => added.has(itemHex(i))).length;
+        await session.refresh(); // keep the new version sealed on this device
+        if (this.running) await this.running; // a round that began before the approval...
+        await this.duties(); // ...then one after it: the keys the approval entitles follow now
+        this.say(done === asking.items.length ? `Approved ${count(done, 'change')}.`
+          : `Approved ${done} of ${count(asking.items.length, 'change')}: the others changed on the server meanwhile. Look at them again.`, 'approved');
+      } else {
+        const reason = byId('approvals-reason', HTMLInputElement);
+        const out = await session.device.call('POST', '/api/v1/approvals/decline', { items: itemsJson(asking.items), reason: reason.value.trim() });
+        reason.value = '';
+        this.say(`Declined ${count(out.declined, 'change')}: the requests were undone.`, 'declined');
+      }
     } catch (error) {
-      if (!(error instanceof TypeError || error instanceof ApiFailure || error instanceof Error)) throw error;
-      message.textContent = `That did not work: ${error.message}`;
+      if (error instanceof DirectoryRefused) this.say(`Nothing was approved: ${error.detail}`, 'failed');
+      else if (error instanceof ApiFailure || error instanceof TypeError) this.say(`That did not work: ${error.message}`, 'failed');
+      else throw error;
     }
     await this.list();
+  }
+
+  /**
+   * The change log: each approval verified on this device against the approving device's key in the signed
+   * directory it holds; the items shown are those the signature covers.
+   * @param {LogRow[]} rows
+   * @param {Names} names
+   */
+  showLog(rows, names) {
+    const device = this.session?.device;
+    const log = byId('approvals-log', HTMLUListElement);
+    if (!device) return;
+    const devices = new Map((device.directory?.devices ?? []).map((d) => [d.id, d]));
+    log.replaceChildren(...rows.slice(0, LOG_SHOWN).map((row) => {
+      const approver = row.approver.display_name || row.approver.login || 'someone';
+      /** @type {Item[]} */
+      let items = [];
+      let verified = false;
+      try {
+        const listed = devices.get(row.approver_device);
+        if (listed && listed.user_id === row.approver.user_id) {
+          const approval = verifyApproval(b64d(row.approval, 'approval'), device.schoolId, b64d(listed.public_key, 'pk'));
+          verified = b64e(approval.approverDevice) === row.approver_device && b64e(approval.approverUser) === listed.user_id;
+          items = approval.items;
+        }
+      } catch (error) {
+        if (!(error instanceof CryptoError || error instanceof TypeError)) throw error;
+      }
+      if (!verified) {
+        items = [];
+        for (const raw of row.items) {
+          try {
+            items.push(itemFromJson(raw, (v, name) => b64d(v, name)));
+          } catch (error) {
+            if (!(error instanceof TypeError)) throw error;
+          }
+        }
+      }
+      const lines = grouped(items, names).flatMap(({ lines: l }) => l.map((x) => x.text));
+      const list = h('ul', { class: 'log-items' }, ...lines.map((text) => h('li', { text })));
+      return h('li', { class: 'log-entry', 'data-verified': String(verified) },
+        h('p', {}, h('strong', { text: `Version ${row.version}` }), ` — approved by ${approver}, ${formatTime(row.created_ms)}: ${count(items.length, 'change')}`),
+        h('p', { class: verified ? 'hint' : 'hint unverified', text: verified ? 'Signature checked on this device.'
+          : 'Could not be verified on this device: do not rely on this entry.' }),
+        lines.length > LOG_OPEN ? h('details', { class: 'more' }, h('summary', { text: `Show the ${lines.length} changes` }), list) : list);
+    }));
+    if (!rows.length) log.append(h('li', { class: 'hint', text: 'No approvals yet.' }));
   }
 
   /** @param {KeyRow[]} rows */
@@ -156,7 +346,7 @@ export class ApprovalsScreen {
     const list = byId('keys-list', HTMLUListElement);
     const names = new Map((this.session?.device.directory?.accounts ?? []).map((a) => [a.id, a.display_name || a.login]));
     list.replaceChildren(...rows.map((row) => h('li', { class: 'risk' },
-      h('p', { text: `${label(row.purpose)} key (version ${row.version})` }),
+      h('p', { text: row.purpose === 'pupil' ? `A pupil's key (version ${row.version})` : `The ${keyLabel(row.purpose)} key (version ${row.version})` }),
       h('p', { class: 'hint', text: row.holders.length
         ? `Only ${names.get(row.holders[0]) ?? 'one person'} holds it: if they lose it, records sealed to it are lost.`
         : 'Nobody holds it now.' }))));
@@ -223,9 +413,7 @@ export class ApprovalsScreen {
       await session.device.call('POST', '/api/v1/held/decide', { envelope_id: row.envelope_id, decision });
     } catch (error) {
       if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error;
-      const message = byId('approvals-message', HTMLElement);
-      message.dataset.kind = 'decision';
-      message.textContent = `That did not work: ${error.message}`;
+      this.say(`That did not work: ${error.message}`, 'decision');
     }
     await this.list();
   }

@@ -99,7 +99,8 @@ export class Syncer {
         this.hooks.casebook?.()?.directoryChanged();
       } catch (error) {
         if (error instanceof DirectoryRefused) {
-          this.hooks.problem(`The school directory the server sent did not verify (${error.code}). Tell the safeguarding lead.`);
+          this.hooks.problem(`The school directory the server sent did not verify (${error.code}). This device keeps the one `
+            + 'it had. Tell the safeguarding lead.');
         } else if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error; // offline, or refused
       }
     }

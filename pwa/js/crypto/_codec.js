@@ -107,6 +107,18 @@ export class Writer {
 }
 
 /**
+ * Compare byte strings in ascending byte order (a shorter prefix first): the canonical order of every
+ * sorted list.
+ * @param {Uint8Array} a
+ * @param {Uint8Array} b
+ * @returns {number}
+ */
+export function compareBytes(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/**
  * Concatenate byte strings.
  * @param {...Uint8Array} parts
  * @returns {Uint8Array}

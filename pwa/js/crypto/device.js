@@ -28,6 +28,18 @@ export function signingKeyPair(seed) {
   return signKeyPair(seed);
 }
 
+/** @param {DeviceCertFields} fields */
+function certBody({ schoolId, userId, deviceId, devicePk, createdMs }) {
+  return new Writer()
+    .u8(DEVICE_CERT_VERSION)
+    .id(schoolId, 'schoolId')
+    .id(userId, 'userId')
+    .id(deviceId, 'deviceId')
+    .bytes(devicePk, 32, 'devicePk')
+    .u64(createdMs)
+    .finish();
+}
+
 /** @param {Uint8Array} body */
 function signedMessage(body) {
   return new Writer().bytes(ctx('cairn/v1/device-cert')).bytes(body).finish();
@@ -39,15 +51,23 @@ function signedMessage(body) {
  * @returns {Uint8Array}
  */
 export function makeDeviceCert({ identitySecretKey, schoolId, userId, deviceId, devicePk, createdMs }) {
-  const body = new Writer()
-    .u8(DEVICE_CERT_VERSION)
-    .id(schoolId, 'schoolId')
-    .id(userId, 'userId')
-    .id(deviceId, 'deviceId')
-    .bytes(devicePk, 32, 'devicePk')
-    .u64(createdMs)
-    .finish();
+  const body = certBody({ schoolId, userId, deviceId, devicePk, createdMs });
   return new Writer().bytes(body).bytes(sign(identitySecretKey, signedMessage(body))).finish();
+}
+
+/**
+ * A certificate's bytes from its fields and signature (the signed directory carries only those two that
+ * the rest of the device's entry does not already hold). Not checked: `verifyDeviceCert` is.
+ * Python: `make_device_cert_bytes`.
+ * @param {DeviceCertFields} fields
+ * @param {Uint8Array} signature
+ * @returns {Uint8Array}
+ */
+export function makeDeviceCertBytes(fields, signature) {
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) {
+    throw new Malformed(`a certificate signature is ${SIGNATURE_BYTES} bytes, not ${signature?.length}`);
+  }
+  return new Writer().bytes(certBody(fields)).bytes(signature).finish();
 }
 
 /**

@@ -52,3 +52,11 @@ export class ParametersBelowFloor extends UnsupportedVersion {
 export class Rollback extends CryptoError {
   static code = 'rollback';
 }
+
+/**
+ * A signed directory version that widens who can read without a safeguarding keyholder's approval, or
+ * changes what may never change (a listed key swapped or dropped, a revoked device or a leaver back).
+ */
+export class Unapproved extends CryptoError {
+  static code = 'unapproved';
+}

@@ -3,6 +3,7 @@
 
 export {
   CryptoError, Malformed, DecryptionFailed, BadSignature, NoKey, UnsupportedVersion, ParametersBelowFloor, Rollback,
+  Unapproved,
 } from './errors.js';
 export {
   KdfParams, newKdfParams, deriveAccount, signChallenge, verifyChallenge,
@@ -14,12 +15,18 @@ export {
   generateRecoveryKey, formatRecoveryKey, parseRecoveryKey, recoveryKek, recoveryAuthKeyPair,
   signRecoveryProof, verifyRecoveryProof,
 } from './recovery.js';
-export { makeDeviceCert, signDeviceAuth, signingKeyPair, verifyDeviceAuth, verifyDeviceCert } from './device.js';
+export {
+  makeDeviceCert, makeDeviceCertBytes, signDeviceAuth, signingKeyPair, verifyDeviceAuth, verifyDeviceCert,
+} from './device.js';
+export { signIdentityBinding, verifyIdentityBinding } from './identity.js';
+export {
+  ROLES, encodeItem, itemFromJson, itemHex, itemJson, readApproval, signApproval, sortItems, verifyApproval,
+} from './approval.js';
 export { wrapKey, unwrapKey } from './wrap.js';
 export { generateReaderKey, makeGrant, openGrant, readGrant } from './grant.js';
 export {
-  SIGNING_PURPOSE, directoryHash, directorySigningKey, encodeContent, fingerprint, readDirectory, signDirectory,
-  verifyDirectory,
+  PUPIL_PURPOSE, SIGNING_PURPOSE, checkContent, checkTransition, checkUnchanged, directoryHash, directorySigningKey,
+  encodeContent, fingerprint, readDirectory, signDirectory, verifyDirectory, widenings,
 } from './directory.js';
 export {
   KIND_CONCERN_EVENT, RECIPIENT_READER_KEY, RECIPIENT_PERSON, paddedSize, generateEntryKey, envelopeHash,

@@ -12,7 +12,7 @@
 import sodium from './sodium.js';
 import * as random from './_random.js';
 import {
-  BadSignature, CryptoError, DecryptionFailed, Malformed, NoKey, Rollback, UnsupportedVersion,
+  BadSignature, CryptoError, DecryptionFailed, Malformed, NoKey, Rollback, Unapproved, UnsupportedVersion,
 } from './errors.js';
 import { KdfParams, deriveAccount, signChallenge, verifyChallenge } from './account.js';
 import { openBundle, sealBundle } from './bundle.js';
@@ -27,12 +27,19 @@ import { localKey, openLocal, sealLocal } from './local.js';
 import {
   directoryHash, directorySigningKey, encodeContent, fingerprint, readDirectory, signDirectory, verifyDirectory,
 } from './directory.js';
+import { encodeItem, itemFromJson, signApproval, verifyApproval } from './approval.js';
+import { signIdentityBinding, verifyIdentityBinding } from './identity.js';
 import * as envelope from './envelope.js';
 
 /** The closed list of `expect` values (docs/PROTOCOL.md section 7). */
 export const EXPECTS = Object.freeze([
   'success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version', 'rollback',
+  'unapproved',
 ]);
+
+/** Folders of tests/vectors/ that hold rules, not constructions: run by their own suites (fold.test.mjs,
+ * keyholder.test.mjs), as crypto/selfcheck.py `RULE_FOLDERS`. */
+export const RULE_FOLDERS = Object.freeze(['fold', 'entitlement']);
 
 /** A vector's expected result differs from what the crypto layer did. */
 export class SelfCheckFailed extends Error {
@@ -57,6 +64,7 @@ const ERRORS = {
   no_key: NoKey,
   unsupported_version: UnsupportedVersion,
   rollback: Rollback,
+  unapproved: Unapproved,
 };
 
 /**
@@ -136,9 +144,12 @@ function contentFromJson(raw) {
   return {
     accounts: raw.accounts.map((/** @type {any} */ a) => ({
       id: b(a.id), roles: a.roles, identityX25519Pk: b(a.identity_x25519_pk), identityEd25519Pk: b(a.identity_ed25519_pk),
-      left: a.left, login: a.login, displayName: a.display_name,
+      binding: b(a.binding), left: a.left, login: a.login, displayName: a.display_name,
     })),
-    devices: raw.devices.map((/** @type {any} */ d) => ({ id: b(d.id), userId: b(d.user_id), publicKey: b(d.public_key), revoked: d.revoked })),
+    devices: raw.devices.map((/** @type {any} */ d) => ({
+      id: b(d.id), userId: b(d.user_id), publicKey: b(d.public_key), certifiedMs: d.certified_ms,
+      certSignature: b(d.cert_signature), revoked: d.revoked,
+    })),
     readerKeys: raw.reader_keys.map((/** @type {any} */ k) => ({
       id: b(k.id), version: k.version, purpose: k.purpose, publicKey: b(k.public_key), current: k.current,
     })),
@@ -218,7 +229,7 @@ const CHECKS = {
       same('content bytes', hex(encodeContent(content)), out.content_bytes);
       const made = signDirectory(directorySigningKey(b(i.signing_reader_sk)), {
         schoolId, version: i.version, prevHash: b(i.prev_hash), createdMs: i.created_ms,
-        nextSigningPk: b(i.next_signing_pk), content,
+        nextSigningPk: b(i.next_signing_pk), content, approvals: i.approvals.map(b),
       });
       same('signed directory', hex(made), i.signed);
     }
@@ -229,6 +240,28 @@ const CHECKS = {
       same('hash', hex(directoryHash(b(i.signed))), out.hash);
       same('fingerprint', fingerprint(schoolId, d.signingPk), out.fingerprint);
     }
+  },
+
+  approval(i, out) {
+    if (out) {
+      const items = i.items.map((/** @type {any} */ x) => itemFromJson(x, (v) => b(v)));
+      same('item bytes', items.map((/** @type {any} */ x) => hex(encodeItem(x))), out.item_bytes);
+      const made = signApproval(signing(i.device_seed).secretKey, {
+        schoolId: b(i.school_id), approvalId: b(i.approval_id), baseVersion: i.base_version, baseHash: b(i.base_hash),
+        approverUser: b(i.approver_user), approverDevice: b(i.approver_device), createdMs: i.created_ms, items,
+      });
+      same('approval', hex(made), out.approval);
+    }
+    const approval = verifyApproval(b(i.approval), b(i.school_id), b(i.device_pk));
+    if (out) same('items', approval.items.map((x) => hex(encodeItem(x))), out.item_bytes);
+  },
+
+  identity_binding(i, out) {
+    if (out) {
+      const made = signIdentityBinding(signing(i.identity_ed25519_seed).secretKey, b(i.school_id), b(i.user_id), b(i.identity_x25519_pk));
+      same('binding', hex(made), out.binding);
+    }
+    verifyIdentityBinding(b(i.binding), b(i.identity_ed25519_pk), b(i.school_id), b(i.user_id), b(i.identity_x25519_pk));
   },
 
   device_auth(i, out) {

@@ -5,10 +5,10 @@
 
 import {
   KdfParams, RECIPIENT_PERSON, RECIPIENT_READER_KEY, SLOT_PASSWORD, deriveAccount, envelope, envelopeHash,
-  generateEntryKey, makeDeviceCert, openBundle, openGrant, openRosterEntry, readGrant, rosterEntryAuthor,
-  signChallenge, signingKeyPair,
+  generateEntryKey, itemHex, makeDeviceCert, makeGrant, openBundle, openGrant, openRosterEntry, readGrant,
+  rosterEntryAuthor, signChallenge, signingKeyPair, sortItems,
 } from '../crypto/index.js';
-import { b64d, b64e, hex } from './protocol.js';
+import { b64d, b64e, hex, unhex } from './protocol.js';
 import * as signed from './directory.js';
 
 /** @typedef {import('./outbox.js').Outbox} Outbox */
@@ -22,6 +22,7 @@ import * as signed from './directory.js';
  * @typedef {import('./directory.js').Listing} Directory
  */
 /** @typedef {import('../crypto/directory.js').SignedDirectory} SignedDirectory */
+/** @typedef {import('../crypto/approval.js').Item} Item */
 
 export const SAFEGUARDING = 'group:safeguarding';
 export const SEN = 'group:sen';
@@ -205,11 +206,19 @@ export class Device {
     this.signedDirectory = signedDirectory;
     /** @type {string | null} the school's name as the server gives it: for headings, never for trust */
     this.schoolName = null;
+    /**
+     * The server's unsigned `current` rows from the last answer that had them (keyholders only): names and
+     * labels to show beside the widenings this device computed, never keys to trust.
+     * @type {any}
+     */
+    this.serverCurrent = null;
     this.directory = signedDirectory ? signed.listing(signedDirectory) : directory;
     /** @type {Promise<void>} directory work runs one at a time (`serial`) */
     this.directoryQueue = Promise.resolve();
     /** @type {Map<string, Uint8Array>} reader key secrets by `${hex(id)}:${version}` */
     this.readerKeys = new Map();
+    /** @type {Map<string, Item>} key versions this device made in rotations (by `itemHex`): it lists them unattended */
+    this.madeKeys = new Map();
   }
 
   /**
@@ -228,7 +237,8 @@ export class Device {
 
   /**
    * Follow the signed directory (docs/PROTOCOL.md 13), open every grant addressed to this user, and, on a
-   * safeguarding keyholder's device, sign the next version when the school changed. Python: `Device.refresh`.
+   * safeguarding keyholder's device, sign the next directory version if the school changed in a way it may
+   * sign unattended (PROTOCOL 13.4): never a widening its person has not approved. Python: `Device.refresh`.
    */
   refresh() {
     return this.serial(async () => {
@@ -252,43 +262,107 @@ export class Device {
   }
 
   /**
-   * Fetch the directory and verify it against the pinned key and the version held; throws
-   * DirectoryRefused (keeping what it held) when it does not verify.
-   * @returns {Promise<any>} what the server answered
+   * Fetch the directory, verify every version after the one held against the pinned key, and keep the
+   * newest; throws DirectoryRefused (keeping what it held) when one does not verify.
+   * Python: `Device.follow_directory`.
+   * @returns {Promise<any>} what the server answered last
    */
   followDirectory() {
     return this.serial(() => this.follow());
   }
 
-  /** `followDirectory` without waiting its turn: only inside `serial`. @returns {Promise<any>} */
-  async follow() {
-    const since = this.signedDirectory ? this.signedDirectory.version : 0;
-    const served = await this.call('GET', `/api/v1/directory?since=${since}`);
-    if (typeof served.school_name === 'string') this.schoolName = served.school_name; // headings only, unsigned
-    const followed = signed.follow(served, this.schoolId, this.pinnedSigningPk, this.signedDirectory);
-    if (followed) {
-      this.signedDirectory = followed.directory;
-      this.pinnedSigningPk = followed.pinnedPk;
-      this.directory = signed.listing(followed.directory);
-    }
-    return served;
+  /**
+   * The widenings the server's state holds that no keyholder has approved yet, computed on this device from
+   * the server's `current` and the version it holds (for a keyholder; empty for anyone else, whom the
+   * server sends no `current`). Python: `Device.pending`.
+   * @returns {Promise<Item[]>}
+   */
+  pending() {
+    return this.serial(async () => {
+      const served = await this.follow();
+      if (!served.changed || !served.current || !this.signedDirectory) return [];
+      return signed.waiting(this.schoolId, served.current, this.signedDirectory, this.madeKeys.values());
+    });
   }
 
   /**
-   * A keyholder's duty: when the server reports a change and this device holds the school signing key,
-   * check the server's current state and publish it as the next signed version. Returns whether it did.
-   * Runs inside `refresh`.
+   * This keyholder approves `items` (the widenings its person saw and confirmed on this device; null: every
+   * widening pending now, as a reviewed list), signing an approval and the next directory version that
+   * lists them, in one step. Returns what the new version added. Python: `Device.approve`.
+   * @param {Iterable<Item> | null} [items]
+   * @returns {Promise<Item[]>}
+   */
+  approve(items = null) {
+    return this.serial(async () => {
+      const served = await this.follow();
+      if (!this.signedDirectory) throw new signed.DirectoryRefused('no_directory', 'the school has no signed directory yet');
+      if (!served.changed || !served.current) return [];
+      const held = this.signedDirectory;
+      const chosen = items === null ? signed.waiting(this.schoolId, served.current, held, []) : [...items];
+      /** @type {Item[]} */
+      let included = [];
+      if (await this.resign(served, chosen) && this.signedDirectory !== held) {
+        included = sortItems(this.signedDirectory.approvals.flatMap((a) => a.items));
+      }
+      await this.openGrants();
+      return included;
+    });
+  }
+
+  /**
+   * `followDirectory` without waiting its turn, only inside `serial`: follows every version, asking again
+   * while the server says `more`.
+   * @returns {Promise<any>}
+   */
+  async follow() {
+    for (;;) {
+      const since = this.signedDirectory ? this.signedDirectory.version : 0;
+      const served = await this.call('GET', `/api/v1/directory?since=${since}`);
+      if (typeof served.school_name === 'string') this.schoolName = served.school_name; // headings only, unsigned
+      this.serverCurrent = served.changed && served.current ? served.current : null;
+      const followed = signed.follow(served, this.schoolId, this.pinnedSigningPk, this.signedDirectory);
+      if (followed) {
+        this.signedDirectory = followed.directory;
+        this.pinnedSigningPk = followed.pinnedPk;
+        this.directory = signed.listing(followed.directory);
+      }
+      if (!followed || !followed.more) return served;
+    }
+  }
+
+  /**
+   * Sign the next version if the server's state changed in a way this device may sign: what narrows or
+   * certifies, its own rotations' key versions (`madeKeys`), and `allowed` (what its person just approved).
+   * Returns whether it published one. Runs inside `serial`. Python: `Device._resign`, except that a change
+   * needing a decision (new identity keys for a listed account) makes an unattended round sign nothing
+   * rather than fail, so the rest of a refresh goes on and the Approvals page can show the change.
    * @param {any} served
+   * @param {Iterable<Item>} [allowed]
    * @param {number} [attempts]
    */
-  async resign(served, attempts = 3) {
+  async resign(served, allowed = [], attempts = 3) {
+    const chosen = [...allowed];
     for (let i = 0; i < attempts; i++) {
       if (!served.changed || !served.current) return false;
       const key = signed.signingKeyFor(this.readerKeys, served.current.reader_keys, this.pinnedSigningPk);
       if (!key) return false;
-      const content = signed.checkBeforeSigning(this.schoolId, served.current, this.signedDirectory);
-      const raw = signed.signNext(key, this.schoolId, content, this.signedDirectory, nowMs());
-      key.secretKey.fill(0);
+      const held = this.signedDirectory;
+      let raw;
+      try {
+        let prepared;
+        try {
+          prepared = signed.prepare(this.schoolId, served.current, held, [...chosen, ...this.madeKeys.values()]);
+        } catch (e) { // new identity keys or another pupil key wait for a keyholder's decision: sign nothing now
+          if (e instanceof signed.DirectoryRefused && signed.NEEDS_DECISION.includes(e.code) && !chosen.length) return false;
+          throw e;
+        }
+        if (!prepared.differsFrom(held)) return false;
+        const approvals = prepared.included.length && held
+          ? [signed.makeApproval(this.deviceKey.secretKey, this.deviceId, this.userId, held, prepared.included)] : [];
+        raw = signed.signNext(key, this.schoolId, prepared.content, held, nowMs(), { approvals });
+      } finally {
+        key.secretKey.fill(0);
+      }
       try {
         await this.call('POST', '/api/v1/directory', { signed: b64e(raw) });
       } catch (e) {
@@ -300,6 +374,49 @@ export class Device {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Publish `version` of a reader key made on this device, sealed to `members` in one request (POST
+   * /api/v1/keys/rotate); this device may then list it in the directory unattended (PROTOCOL 13.4, item 4).
+   * Python: `Device.rotate_key`.
+   * @param {Uint8Array} keyId
+   * @param {number} version
+   * @param {{publicKey: Uint8Array, secretKey: Uint8Array}} pair
+   * @param {Uint8Array[]} members
+   */
+  async rotateKey(keyId, version, pair, members) {
+    const listed = new Map(this.dir().accounts.map((a) => [a.id, b64d(a.identity_x25519_pk, 'pk')]));
+    const entry = this.dir().reader_keys.find((k) => k.id === b64e(keyId));
+    if (!entry) throw new Error('The directory does not list this reader key.');
+    const grants = members.map((member) => {
+      const memberPk = listed.get(b64e(member));
+      if (!memberPk) throw new Error('The directory does not list this member.');
+      return b64e(makeGrant({
+        granterDeviceSecretKey: this.deviceKey.secretKey, schoolId: this.schoolId, readerKeyId: keyId, readerVersion: version,
+        memberId: member, granterDevice: this.deviceId, createdMs: nowMs(), readerSk: pair.secretKey, memberX25519Pk: memberPk,
+      }));
+    });
+    await this.call('POST', '/api/v1/keys/rotate', {
+      reader_key_id: b64e(keyId), version, public_key: b64e(pair.publicKey), grants,
+    });
+    this.readerKeys.set(`${hex(keyId)}:${version}`, pair.secretKey);
+    /** @type {Item} */
+    const made = { kind: 'key', readerKeyId: keyId, version, purpose: entry.purpose, publicKey: pair.publicKey };
+    this.madeKeys.set(itemHex(made), made);
+    await this.refresh();
+  }
+
+  /**
+   * What this device holds, as the entitlement rules read it: (reader key id, version, this user), base64url.
+   * @returns {[string, number, string][]}
+   */
+  holdings() {
+    const me = b64e(this.userId);
+    return [...this.readerKeys.keys()].map((name) => {
+      const [id, version] = name.split(':');
+      return /** @type {[string, number, string]} */ ([b64e(unhex(id)), Number(version), me]);
+    });
   }
 
   /** Open every grant addressed to this user whose granter device and key the signed directory lists. */
@@ -355,7 +472,7 @@ export class Device {
   }
 
   /**
-   * DESIGN.md's rule: the safeguarding group always; each pupil's key unless restricted; the category's
+   * docs/ARCHITECTURE.md's rule (Keys): the safeguarding group always; each pupil's key unless restricted; the category's
    * groups unless restricted; named people. Every key comes from the directory.
    * @param {Uint8Array[]} pupilIds
    * @param {{restricted?: boolean, groups?: string[], people?: [Uint8Array, Uint8Array][]}} [options]

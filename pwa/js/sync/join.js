@@ -5,7 +5,7 @@
 import {
   KdfParams, SLOT_PASSWORD, SLOT_RECOVERY, deriveAccount, formatRecoveryKey, generateIdentityKeys,
   generateRecoveryKey, identityPublicKeys, makeDeviceCert, newKdfParams, openBundle, parseRecoveryKey,
-  recoveryAuthKeyPair, recoveryKek, sealBundle, signRecoveryProof, signingKeyPair,
+  recoveryAuthKeyPair, recoveryKek, sealBundle, signIdentityBinding, signRecoveryProof, signingKeyPair,
 } from '../crypto/index.js';
 import { Device, nowMs } from './device.js';
 import { b64d, b64e, unhex } from './protocol.js';
@@ -60,10 +60,12 @@ export async function register(api, schoolId, code, password) {
   const publicKeys = identityPublicKeys(identity);
   const secret = generateRecoveryKey();
   const deviceKey = signingKeyPair(deviceSeed);
+  const identitySecretKey = signingKeyPair(identity.ed25519Seed).secretKey;
   const cert = makeDeviceCert({
-    identitySecretKey: signingKeyPair(identity.ed25519Seed).secretKey, schoolId, userId, deviceId,
-    devicePk: deviceKey.publicKey, createdMs: nowMs(),
+    identitySecretKey, schoolId, userId, deviceId, devicePk: deviceKey.publicKey, createdMs: nowMs(),
   });
+  const binding = signIdentityBinding(identitySecretKey, schoolId, userId, publicKeys.x25519Pk); // PROTOCOL 2.7
+  identitySecretKey.fill(0);
   const kdfParams = params.encode();
   const out = await api.call('POST', '/api/v1/register', null, {
     school_id: b64e(schoolId),
@@ -72,6 +74,7 @@ export async function register(api, schoolId, code, password) {
     login_pk: b64e(account.loginPublicKey),
     identity_x25519_pk: b64e(publicKeys.x25519Pk),
     identity_ed25519_pk: b64e(publicKeys.ed25519Pk),
+    identity_binding: b64e(binding),
     bundle: b64e(sealBundle(identity, account.kek, SLOT_PASSWORD, schoolId, userId)),
     recovery_bundle: b64e(sealBundle(identity, recoveryKek(secret), SLOT_RECOVERY, schoolId, userId)),
     recovery_auth_pk: b64e(recoveryAuthKeyPair(secret).publicKey),

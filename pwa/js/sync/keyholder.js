@@ -1,11 +1,17 @@
-// Keyholder duties in the browser, the twin of sync/keyholder.py (docs/PROTOCOL.md, "Keyholder duties and
-// leaving"). The PWA runs them for a signed-in keyholder while it is online: the server says what is owed,
-// and this device checks each item against the signed directory (roles and classes, `mayHold`, the twin
-// of sync/entitlement.py `may_hold`) before it seals anything.
+// Keyholder duties in the browser, the twin of sync/keyholder.py and of the rules of sync/entitlement.py
+// (docs/PROTOCOL.md 14). The PWA runs them for a signed-in approved keyholder while it is online: the server
+// says what is owed (GET /api/v1/keyholder/duties; empty for anyone else), and this device checks each item
+// against the school's signed directory (roles and classes, `mayHold`) before it seals anything, so neither
+// a server nor an admin can steer a key to someone no keyholder approved:
 //
-// - rotations: a key someone left gets a new version, sealed to every member entitled to it;
-// - grants: every version this device holds of a key, to members entitled without approval who lack it.
-// Group keys that need approval are sealed only by `approve`, an explicit act of a safeguarding keyholder.
+// - rotations (safeguarding keyholders): a key someone left gets a new version, made on this device and
+//   sealed to every member entitled to it; the device lists it in the next directory version unattended,
+//   with its own approval (a new version of a key it made itself: PROTOCOL 13.4);
+// - grants: every version this device holds of a key, to members entitled to it who lack that version: a
+//   teacher the directory now lists for a class, a current holder missing an old or a new version.
+//
+// Widening who may read at all (a role, a class, a new account) is never a duty: it is an approval, an
+// explicit act of a safeguarding keyholder on their own device (`Device.approve`, the Approvals page).
 
 import { generateReaderKey, makeGrant } from '../crypto/index.js';
 import { ApiFailure } from './device.js';
@@ -19,14 +25,29 @@ import { b64d, b64e, hex } from './protocol.js';
  * @property {[string, number][]} rotated key id (base64url) and its new version
  * @property {string[]} refused what this device would not seal, and why
  */
+/**
+ * What the rules need to know of a school, as plain data; ids are base64url, as the directory lists them.
+ * Members who left are not in `roles`. Python: `sync.entitlement.View`.
+ * @typedef {object} View
+ * @property {Map<string, Set<string>>} roles member to roles
+ * @property {Map<string, Set<string>>} teaches member to the ids of the pupils in the classes it teaches
+ * @property {Map<string, string>} purposes reader key id to its purpose
+ * @property {Map<string, string>} pupilOf a pupil reader key id to the pupil's id
+ * @property {Map<string, number[]>} versions reader key id to its versions, ascending
+ * @property {Map<string, Set<number>>} held `${key id}|${member}` to the versions that member holds
+ */
+
+export const SAFEGUARDING = 'group:safeguarding';
 
 /**
- * What the directory says of the school: roles of members who have not left, the pupils each teaches, and
- * each key's purpose (Python: `directory_view`).
- * @param {Directory} directory
+ * The rules' view of the school as the signed directory lists it, with the grants the caller knows of
+ * (`holdings`: reader key id, version, member). Python: `view_of_directory` (and `directory_view`).
+ * @param {{accounts: {id: string, roles: string[], left?: boolean}[], classes: {pupils: string[], teachers: string[]}[],
+ *   reader_keys: {id: string, version: number, purpose: string}[], pupils: {id: string, reader_key_id: string}[]}} directory
+ * @param {Iterable<[string, number, string]>} [holdings]
+ * @returns {View}
  */
-export function directoryView(directory) {
-  /** @type {Map<string, Set<string>>} */
+export function directoryView(directory, holdings = []) {
   const roles = new Map(directory.accounts.filter((a) => !a.left).map((a) => [a.id, new Set(a.roles)]));
   /** @type {Map<string, Set<string>>} */
   const teaches = new Map();
@@ -37,30 +58,67 @@ export function directoryView(directory) {
       teaches.set(t, set);
     }
   }
-  const purposes = new Map(directory.reader_keys.map((k) => [k.id, k.purpose]));
+  /** @type {Map<string, string>} */
+  const purposes = new Map();
+  /** @type {Map<string, number[]>} */
+  const versions = new Map();
+  for (const k of directory.reader_keys) {
+    purposes.set(k.id, k.purpose);
+    versions.set(k.id, [...(versions.get(k.id) ?? []), k.version].sort((a, b) => a - b));
+  }
   const pupilOf = new Map(directory.pupils.map((p) => [p.reader_key_id, p.id]));
-  return { roles, teaches, purposes, pupilOf };
+  /** @type {Map<string, Set<number>>} */
+  const held = new Map();
+  for (const [keyId, version, member] of holdings) {
+    if (!roles.has(member)) continue;
+    const name = `${keyId}|${member}`;
+    held.set(name, (held.get(name) ?? new Set()).add(version));
+  }
+  return { roles, teaches, purposes, pupilOf, versions, held };
 }
 
 /**
- * Whether roles and classes alone allow `member` to hold `keyId`, approval aside (sync/entitlement.py
- * `may_hold`). Ids are base64url, as the directory lists them.
- * @param {ReturnType<typeof directoryView>} view
+ * Whether the signed roles and classes allow `member` to hold `keyId`: what a keyholder device checks
+ * against the directory before it seals a key, and what the server's wall checks of every grant.
+ * Python: `sync.entitlement.may_hold`.
+ * @param {View} view
  * @param {string} member
  * @param {string} keyId
  */
 export function mayHold(view, member, keyId) {
   const roles = view.roles.get(member);
   const purpose = view.purposes.get(keyId);
-  if (!roles || !purpose) return false;
+  if (!roles || purpose === undefined) return false;
   if (purpose === 'roster:staff') return true;
   if (purpose === 'roster:sensitive') return [...roles].some((r) => r !== 'contributor');
-  if (roles.has('safeguarding')) return true;
+  if (roles.has('safeguarding')) return purpose === 'pupil' || purpose.startsWith('group:') || purpose.startsWith('signing:');
   if (purpose === 'pupil') {
     const pupil = view.pupilOf.get(keyId);
     return roles.has('teacher') && pupil !== undefined && (view.teaches.get(member)?.has(pupil) ?? false);
   }
   return purpose.startsWith('group:') && roles.has(purpose.slice('group:'.length));
+}
+
+/**
+ * A safeguarding member (by the signed directory) who holds the safeguarding group's key: the only person
+ * whose device may publish keys, approve widenings or decide held envelopes. Python: `is_keyholder`.
+ * @param {View} view
+ * @param {string} member
+ */
+export function isKeyholder(view, member) {
+  if (!view.roles.get(member)?.has('safeguarding')) return false;
+  for (const [keyId, purpose] of view.purposes) {
+    if (purpose === SAFEGUARDING && (view.held.get(`${keyId}|${member}`)?.size ?? 0) > 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether this device's person is an approved keyholder by the directory it holds and the keys it opened.
+ * @param {Device} device
+ */
+export function deviceIsKeyholder(device) {
+  return Boolean(device.directory) && isKeyholder(directoryView(device.dir(), device.holdings()), b64e(device.userId));
 }
 
 /**
@@ -74,23 +132,8 @@ function identityPk(device, member) {
 }
 
 /**
- * Seal one reader key version this device holds (or has just made) to a member.
- * @param {Device} device
- * @param {Uint8Array} keyId
- * @param {number} version
- * @param {Uint8Array} readerSk
- * @param {string} member base64url
- */
-function grantOf(device, keyId, version, readerSk, member) {
-  return b64e(makeGrant({
-    granterDeviceSecretKey: device.deviceKey.secretKey, schoolId: device.schoolId, readerKeyId: keyId,
-    readerVersion: version, memberId: b64d(member, 'member'), granterDevice: device.deviceId,
-    createdMs: Date.now(), readerSk, memberX25519Pk: identityPk(device, member),
-  }));
-}
-
-/**
- * One round: rotations first (their grants make old versions owed), then the grants owed.
+ * One round: rotations first (their grants make old versions owed), then the grants owed. A device whose
+ * person is not an approved keyholder owes nothing and asks nothing. Python: `run_duties`.
  * @param {Device} device
  * @returns {Promise<DutyReport>}
  */
@@ -98,8 +141,9 @@ export async function runDuties(device) {
   /** @type {DutyReport} */
   const report = { granted: 0, rotated: [], refused: [] };
   await device.refresh();
+  if (!deviceIsKeyholder(device)) return report;
   let duties = await device.call('GET', '/api/v1/keyholder/duties');
-  const view = directoryView(device.dir());
+  let view = directoryView(device.dir());
   for (const item of duties.rotations) {
     const keyId = b64d(item.reader_key_id, 'reader_key_id');
     /** @type {string[]} */
@@ -109,7 +153,7 @@ export async function runDuties(device) {
       continue;
     }
     try {
-      await rotate(device, keyId, item.version + 1, members);
+      await rotate(device, keyId, item.version + 1, members.map((m) => b64d(m, 'member')));
     } catch (error) {
       if (!(error instanceof ApiFailure) || error.code !== 'stale_duty') throw error;
       report.refused.push(`rotation of ${item.reader_key_id}: ${error.detail}`); // another device did it first
@@ -117,15 +161,23 @@ export async function runDuties(device) {
     }
     report.rotated.push([item.reader_key_id, item.version + 1]);
   }
-  if (report.rotated.length) duties = await device.call('GET', '/api/v1/keyholder/duties');
+  if (report.rotated.length) {
+    duties = await device.call('GET', '/api/v1/keyholder/duties');
+    view = directoryView(device.dir());
+  }
   const grants = [];
   for (const item of duties.grants) {
-    const secret = device.readerKeys.get(`${hex(b64d(item.reader_key_id, 'id'))}:${item.version}`);
+    const keyId = b64d(item.reader_key_id, 'reader_key_id');
+    const secret = device.readerKeys.get(`${hex(keyId)}:${item.version}`);
     if (!secret || !mayHold(view, item.member_id, item.reader_key_id)) {
       report.refused.push(`grant of ${item.reader_key_id} to ${item.member_id}: not allowed here`);
       continue;
     }
-    grants.push(grantOf(device, b64d(item.reader_key_id, 'id'), item.version, secret, item.member_id));
+    grants.push(b64e(makeGrant({
+      granterDeviceSecretKey: device.deviceKey.secretKey, schoolId: device.schoolId, readerKeyId: keyId,
+      readerVersion: item.version, memberId: b64d(item.member_id, 'member'), granterDevice: device.deviceId,
+      createdMs: Date.now(), readerSk: secret, memberX25519Pk: identityPk(device, item.member_id),
+    })));
   }
   for (let start = 0; start < grants.length; start += 1000) {
     await device.call('POST', '/api/v1/grants', { grants: grants.slice(start, start + 1000) });
@@ -135,50 +187,12 @@ export async function runDuties(device) {
 }
 
 /**
- * Make `version` of a reader key on this device and seal it to `members` in one request.
+ * Make `version` of a reader key on this device and seal it to `members` in one request. Python: `rotate`.
  * @param {Device} device
  * @param {Uint8Array} keyId
  * @param {number} version
- * @param {string[]} members base64url
+ * @param {Uint8Array[]} members
  */
 export async function rotate(device, keyId, version, members) {
-  const pair = generateReaderKey();
-  await device.call('POST', '/api/v1/keys/rotate', {
-    reader_key_id: b64e(keyId), version, public_key: b64e(pair.publicKey),
-    grants: members.map((m) => grantOf(device, keyId, version, pair.secretKey, m)),
-  });
-  device.readerKeys.set(`${hex(keyId)}:${version}`, pair.secretKey);
-  await device.refresh();
-}
-
-/**
- * A safeguarding keyholder approves a member joining a group: this device seals every version of the
- * group's key it holds to the member, then records the approval (which checks the grant is there).
- * @param {Device} device
- * @param {string} member base64url
- * @param {string} purpose `group:...`
- */
-export async function approve(device, member, purpose) {
-  await device.refresh(); // the newest directory: it must list the member and the role
-  const view = directoryView(device.dir());
-  const versions = device.dir().reader_keys.filter((k) => k.purpose === purpose);
-  if (!versions.length || !mayHold(view, member, versions[0].id)) {
-    throw new Error(`The directory does not give this member the role for ${purpose}.`);
-  }
-  const grants = [];
-  for (const k of versions) {
-    const secret = device.readerKeys.get(`${hex(b64d(k.id, 'id'))}:${k.version}`);
-    if (secret) grants.push(grantOf(device, b64d(k.id, 'id'), k.version, secret, member));
-  }
-  if (grants.length) await device.call('POST', '/api/v1/grants', { grants });
-  await device.call('POST', '/api/v1/approvals', { member_id: member, purpose, decision: 'approve' });
-}
-
-/**
- * @param {Device} device
- * @param {string} member base64url
- * @param {string} purpose
- */
-export async function decline(device, member, purpose) {
-  await device.call('POST', '/api/v1/approvals', { member_id: member, purpose, decision: 'decline' });
+  await device.rotateKey(keyId, version, generateReaderKey(), members);
 }
