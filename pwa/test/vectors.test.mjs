@@ -17,7 +17,7 @@ import { EXPECTS, SelfCheckFailed, checkVector } from '../js/crypto/selfcheck.js
 const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
 /** Top-level folders of tests/vectors/ that belong to another suite. */
 const OTHER_SUITES = new Set(['fold']);
-const CONSTRUCTS = ['account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'wrap', 'grant', 'envelope', 'padding', 'roster', 'local', 'directory'];
+const CONSTRUCTS = ['account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'wrap', 'grant', 'entry_grant', 'envelope', 'padding', 'roster', 'local', 'directory'];
 
 /**
  * @param {string} dir

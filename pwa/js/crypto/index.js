@@ -17,6 +17,7 @@ export {
 export { makeDeviceCert, signDeviceAuth, signingKeyPair, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 export { wrapKey, unwrapKey } from './wrap.js';
 export { generateReaderKey, makeGrant, openGrant, readGrant } from './grant.js';
+export { makeEntryGrant, openEntryGrant, readEntryGrant } from './entry_grant.js';
 export {
   SIGNING_PURPOSE, directoryHash, directorySigningKey, encodeContent, fingerprint, readDirectory, signDirectory,
   verifyDirectory,
