@@ -1,5 +1,5 @@
 // Writing concerns from a browser device, the twin of sync/writer.py: a `created` event, encoded by events.js
-// (canonical and checked) and sealed into the device's outbox by `Device.write`. Recipients follow DESIGN.md's
+// (canonical and checked) and sealed into the device's outbox by `Device.write`. Recipients follow docs/ARCHITECTURE.md's
 // rule from the record's category: a restricted category goes to the safeguarding group only; any other also
 // to each linked pupil's key and to the groups the category names (SEN categories name `sen`).
 //
