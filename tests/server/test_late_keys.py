@@ -192,3 +192,40 @@ async def test_a_backfill_names_only_keys_the_user_holds_and_is_paged_like_any_p
         assert len(seqs) == 5 and seqs == sorted(seqs)
     finally:
         await ws.close()
+
+
+@pytest.mark.postgres
+async def test_a_grant_stored_through_one_instance_reaches_a_teacher_connected_to_another(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two app instances on one PostgreSQL database: the teacher is connected to the second; the DSL's duties
+    grant through the first. The NOTIFY tells the teacher's socket, which backfills the earlier entries."""
+    import httpx
+
+    from tests.server.conftest import postgres_database
+    from tests.server.harness import build_school, running_server
+
+    async with postgres_database() as url, running_server(url) as a, running_server(url) as b:
+        async with httpx.AsyncClient(base_url=a.base, timeout=30) as http:
+            school = await build_school(a, http, tmp_path)
+            dsl = school.dsl.device
+            oak = school.classes["oak"]
+            ConcernWriter(dsl, school.dsl.outbox).create(record(oak[0], "fictional: before the teacher joined"))
+            await (await school.dsl.connect(a)).flush()
+            newcomer = await school.invite("teacher-new", ["teacher"])
+            reader = Reader(newcomer.device, newcomer.outbox)
+            await reader.refresh()
+            watch = Watch(reader)
+            _, stop, task = await start(newcomer, b, watch)  # connected to the other instance
+            try:
+                class_id = next(b64d(c["id"], "id") for c in dsl.directory["classes"] if c["label"] == "oak")
+                await dsl.call("POST", "/api/v1/admin/class-teachers", class_id=b64e(class_id),
+                               user_id=b64e(newcomer.device.user_id))
+                await dsl.approve({("teaches", class_id, newcomer.device.user_id)})
+                await run_duties(dsl)
+                await watch.until(lambda r: observed(r) == {"fictional: before the teacher joined"})
+            finally:
+                stop.set()
+                await task
+                for member in [school.dsl, *school.members.values()]:
+                    if member.client is not None:
+                        await member.client.close()
+                    member.outbox.close()
