@@ -11,6 +11,7 @@ from .approval import Approval, sign_approval, verify_approval
 from .bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
 from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
 from .directory import SignedDirectory, directory_signing_key, fingerprint, sign_directory, verify_directory
+from .entry_grant import EntryGrantInfo, make_entry_grant, open_entry_grant, read_entry_grant, verify_entry_grant
 from .errors import (
     BadSignature,
     CryptoError,
@@ -72,6 +73,11 @@ __all__ = [
     "Rollback",
     "Unapproved",
     "UnsupportedVersion",
+    "EntryGrantInfo",
+    "make_entry_grant",
+    "open_entry_grant",
+    "read_entry_grant",
+    "verify_entry_grant",
     "GrantInfo",
     "make_grant",
     "open_grant",

@@ -274,8 +274,10 @@ def open(  # noqa: A001 - mirrors seal/open in the JavaScript twin
     data: bytes,
     author_device_pk: bytes,
     reader_keys: Mapping[tuple[int, bytes, int], BoxKeyPair],
+    entry_keys: Mapping[tuple[bytes, int], SecretKey] | None = None,
 ) -> Opened:
-    """Open an envelope with one of ``reader_keys`` (keyed by recipient kind, id and version)."""
+    """Open an envelope with one of ``reader_keys`` (keyed by recipient kind, id and version), or else
+    with an entry key from an entry key grant (section 5.1), keyed by concern id and entry key version."""
     what = "opening envelope"
     parsed = verify(data, author_device_pk)
     header = parsed.header
@@ -284,10 +286,14 @@ def open(  # noqa: A001 - mirrors seal/open in the JavaScript twin
          if (r.kind, r.id, r.version) in reader_keys),
         None,
     )
-    if found is None:
+    granted = (entry_keys or {}).get((header.concern_id, header.entry_key_version))
+    if found is not None:
+        index, r, reader = found
+        key = unwrap_key(parsed.wraps[index], reader, _wrap_ad(header, r), what)
+    elif granted is not None:
+        key = bytes(granted)  # not a wrap of this envelope: the commitment below proves it is its key
+    else:
         raise NoKey(f"{what}: none of this reader's keys is a recipient")
-    index, r, reader = found
-    key = unwrap_key(parsed.wraps[index], reader, _wrap_ad(header, r), what)
     if not p.equal(_commitment(key, parsed.header_bytes), parsed.commitment):
         raise DecryptionFailed(f"{what}: key commitment does not match")
     inner = p.aead_decrypt(key, header.nonce, _body_ad(parsed.header_bytes, parsed.commitment), parsed.ct, what)

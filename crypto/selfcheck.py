@@ -31,6 +31,7 @@ from .directory import (
     sign_directory,
     verify_directory,
 )
+from .entry_grant import EntryGrantInfo, make_entry_grant, open_entry_grant
 from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
 from .identity import sign_identity_binding, verify_identity_binding
@@ -178,6 +179,31 @@ def _grant(i: _In, out: Mapping[str, Any]) -> None:
         _same("reader key", bytes(reader).hex(), out["reader_sk"])
 
 
+def _entry_grant(i: _In, out: Mapping[str, Any]) -> None:
+    if out and "envelope" not in i.raw:
+        info = EntryGrantInfo(
+            i.b("school_id"), i.b("concern_id"), i.n("entry_version"), i.b("member_id"),
+            i.b("granter_device"), i.n("created_ms"),
+        )
+        with inject(i.random()):
+            made = make_entry_grant(
+                info, SecretKey(i.b("entry_key")), i.b("member_x25519_pk"), SigningKey(i.b("granter_device_seed"))
+            )
+        _same("entry key grant", made.hex(), i.s("grant"))
+    info, key = open_entry_grant(
+        i.b("grant"), BoxKeyPair(i.b("member_x25519_sk")), i.b("school_id"), i.b("member_id"),
+        i.b("granter_device_pk"),
+    )
+    if "envelope" in i.raw:
+        opened = env.open(i.b("envelope"), i.b("author_device_pk"), {}, {(info.concern_id, info.entry_version): key})
+        if out:
+            _same("content", opened.content.hex(), out["content"])
+    elif out:
+        _same("concern id", info.concern_id.hex(), out["concern_id"])
+        _same("entry key version", info.entry_version, out["entry_version"])
+        _same("entry key", bytes(key).hex(), out["entry_key"])
+
+
 def _envelope(i: _In, out: Mapping[str, Any]) -> None:
     if out:
         recipients = [
@@ -316,6 +342,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "device_auth": _device_auth,
     "wrap": _wrap,
     "grant": _grant,
+    "entry_grant": _entry_grant,
     "envelope": _envelope,
     "padding": _padding,
     "roster": _roster,

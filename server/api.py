@@ -271,6 +271,7 @@ async def publish_keys(request: Request) -> Response:
         view = await services.authority.view(conn, p.school_id)
         grants = [await _check_grant(conn, p, raw, n, view, made) for n, raw in enumerate(raws)]
         await _insert_rows(conn, Grant, grants)
+    await services.granted(p.school_id, {g["member_id"] for g in grants})
     await services.audit(p.school_id, "keys.publish", user=p.user_id, device=p.device_id, target=str(len(rows)))
     return JSONResponse({"published": len(rows), "stored": len(grants)}, status_code=201)
 
@@ -345,6 +346,7 @@ async def add_pupils(request: Request) -> Response:
         view = await services.authority.view(conn, p.school_id)
         grants = [await _check_grant(conn, p, raw, n, view, {(k["id"], 1) for k in keys}) for n, raw in enumerate(raws)]
         await _insert_rows(conn, Grant, grants)
+    await services.granted(p.school_id, {g["member_id"] for g in grants})
     await services.audit(p.school_id, "pupils.add", user=p.user_id, device=p.device_id, target=str(len(pupils)))
     return JSONResponse({"added": len(pupils), "stored": len(grants)}, status_code=201)
 
@@ -362,6 +364,7 @@ async def put_grants(request: Request) -> Response:
         view = await services.authority.view(conn, p.school_id)
         rows = [await _check_grant(conn, p, raw, n, view) for n, raw in enumerate(raws)]
         await _insert_rows(conn, Grant, rows)
+    await services.granted(p.school_id, {r["member_id"] for r in rows})
     await services.audit(p.school_id, "grants.add", user=p.user_id, device=p.device_id, target=str(len(rows)))
     return JSONResponse({"stored": len(rows)}, status_code=201)
 
@@ -620,9 +623,9 @@ ROUTES += api_directory.ROUTES
 ROUTES += api_review.ROUTES
 
 
-from . import api_grants, held  # noqa: E402  (their routes use this module's helpers)
+from . import api_entry_grants, api_grants, held  # noqa: E402  (their routes use this module's helpers)
 
-ROUTES += api_grants.ROUTES + held.ROUTES
+ROUTES += api_grants.ROUTES + held.ROUTES + api_entry_grants.ROUTES
 
 
 def routes() -> list[Route]:

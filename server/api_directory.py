@@ -300,6 +300,7 @@ async def publish_directory(request: Request) -> Response:
             target=f"v{signed.version} {len(approval.items)} items",
         )
     await services.audit(p.school_id, "directory.sign", user=p.user_id, device=p.device_id, target=str(signed.version))
+    await services.directory_signed(p.school_id, signed.version)
     return JSONResponse({"version": signed.version}, status_code=201)
 
 

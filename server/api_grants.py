@@ -36,6 +36,7 @@ from .models import (
     ClassTeacher,
     Device,
     DirectoryVersion,
+    EntryGrant,
     Grant,
     Invitation,
     Pupil,
@@ -200,6 +201,7 @@ async def rotate(request: Request) -> Response:
         await conn.execute(
             delete(RotationDue).where(RotationDue.school_id == p.school_id, RotationDue.reader_key_id == key_id)
         )
+    await services.granted(p.school_id, sealed_to)
     await services.audit(
         p.school_id, "keys.rotate", user=p.user_id, device=p.device_id, target=f"{b64e(key_id)} v{version}"
     )
@@ -546,6 +548,8 @@ async def _drop_grants(conn, services, school_id: bytes, member: bytes, *, every
         }
     )
     keys = held if everything else [k for k in held if not rules.may_hold(view, member, k)]
+    if everything:  # need-to-know namings end with the account
+        await conn.execute(delete(EntryGrant).where(EntryGrant.school_id == school_id, EntryGrant.member_id == member))
     for key_id in keys:
         await conn.execute(
             delete(Grant).where(Grant.school_id == school_id, Grant.member_id == member, Grant.reader_key_id == key_id)

@@ -34,6 +34,10 @@ class Listener(Protocol):
 
     async def end(self, reason: str) -> None: ...
 
+    async def granted(self) -> None: ...
+
+    async def directory_signed(self, version: int) -> None: ...
+
 
 class Hub:
     def __init__(self) -> None:
@@ -60,6 +64,20 @@ class Hub:
     async def published(self, school_id: bytes, before: int, after: int, items: list[StoredItem]) -> None:
         for listener in list(self._by_school.get(school_id, ())):
             listener.committed(before, after, items)
+
+    async def granted(self, school_id: bytes, user_ids: set[bytes]) -> int:
+        """Grants for these users were stored: each of their connections reads its keys again and tells its
+        device (docs/PROTOCOL.md 9.5). Returns how many connections were told."""
+        targets = [c for c in self._by_school.get(school_id, ()) if c.user_id in user_ids]
+        await asyncio.gather(*(c.granted() for c in targets), return_exceptions=True)
+        return len(targets)
+
+    async def directory_signed(self, school_id: bytes, version: int) -> int:
+        """A new signed directory version of this school was stored: every connection of the school tells
+        its device, which follows it and opens what waited for a device the directory did not list."""
+        targets = list(self._by_school.get(school_id, ()))
+        await asyncio.gather(*(c.directory_signed(version) for c in targets), return_exceptions=True)
+        return len(targets)
 
     async def end(
         self,

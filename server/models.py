@@ -25,6 +25,7 @@ __all__ = [
     "ClassTeacher",
     "ReaderKey",
     "Grant",
+    "EntryGrant",
     "DirectoryVersion",
     "Envelope",
     "EnvelopeRecipient",
@@ -214,6 +215,21 @@ class Grant(SQLModel, table=True):
     grant: bytes = Field(sa_column=_bytes())
     created_ms: int = Field(sa_type=BigInteger)
     revoked_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class EntryGrant(SQLModel, table=True):
+    """An entry key version of one concern sealed to a person named on it, by the naming keyholder's device
+    (docs/PROTOCOL.md 5.1): the person then receives the concern's envelopes under that version, from the first."""
+
+    __tablename__ = "entry_grants"
+    __table_args__ = (Index("ix_entry_grants_member", "school_id", "member_id"),)
+    school_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    concern_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    entry_version: int = Field(primary_key=True, sa_type=BigInteger)
+    member_id: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    granter_device: bytes = Field(sa_column=_bytes())
+    grant: bytes = Field(sa_column=_bytes())
+    created_ms: int = Field(sa_type=BigInteger)
 
 
 class DirectoryVersion(SQLModel, table=True):

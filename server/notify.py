@@ -8,7 +8,10 @@ the next, as one range (a notification only says "look in storage", so a range s
 Every other instance passes that to its hub with no items, and each of its connections reads what its
 user may read from storage. Ending sessions (a revocation, a sign-out, a recovery, a password change)
 NOTIFYs ``cairn_revocations`` with the school, device and user ids, the session (its token hash) and the
-one session kept (each or ``-``) and the reason, and every instance closes the matching sockets.
+one session kept (each or ``-``) and the reason, and every instance closes the matching sockets. A grant
+stored for a user, and a new signed directory version, NOTIFY ``cairn_notices`` (``grants`` with the school
+and user ids; ``directory`` with the school id and the version), and every instance tells the sockets
+concerned (``Hub.granted``, ``Hub.directory_signed``).
 Payloads carry ids and numbers, never content. An instance ignores its own notifications (it acted on
 them already).
 
@@ -37,18 +40,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .hub import REASONS, Hub
 from .storage import Storage
 
-__all__ = ["Notifier", "COMMITS", "REVOCATIONS"]
+__all__ = ["Notifier", "COMMITS", "REVOCATIONS", "NOTICES"]
 
 log = logging.getLogger("cairn.notify")
 
 COMMITS = "cairn_commits"
 REVOCATIONS = "cairn_revocations"
+NOTICES = "cairn_notices"
 _ID = r"[0-9a-f]{32}"  # a 16-byte id in hex
 _COMMIT = re.compile(rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<before>\d{{1,19}}) (?P<after>\d{{1,19}})")
 _SESSION = r"[0-9a-f]{64}"  # a session's token hash in hex: it names the session, it cannot open it
 _REVOCATION = re.compile(
     rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?P<device>{_ID}|-) (?P<user>{_ID}|-)"
     rf" (?P<session>{_SESSION}|-) (?P<keep>{_SESSION}|-) (?P<reason>[a-z_]{{1,40}})"
+)
+_NOTICE = re.compile(
+    rf"(?P<instance>[0-9a-f]{{16}}) (?P<school>{_ID}) (?:grants (?P<user>{_ID})|directory (?P<version>\d{{1,19}}))"
 )
 _RETRY_SECONDS = (0.1, 0.5, 1, 2, 5)
 
@@ -147,6 +154,21 @@ class Notifier:
         fields = " ".join(v.hex() if v else "-" for v in (device_id, user_id, session, except_session))
         await self._notify(REVOCATIONS, f"{self.instance} {school_id.hex()} {fields} {reason}")
 
+    async def granted(self, school_id: bytes, user_ids: set[bytes]) -> None:
+        """Tell the other instances that grants for these users were stored (as ``Hub.granted``)."""
+        if not user_ids:
+            return
+        payloads = [
+            {"channel": NOTICES, "payload": f"{self.instance} {school_id.hex()} grants {user.hex()}"}
+            for user in sorted(user_ids)
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, :payload)"), payloads)
+
+    async def directory_signed(self, school_id: bytes, version: int) -> None:
+        """Tell the other instances that the school has a new signed directory version."""
+        await self._notify(NOTICES, f"{self.instance} {school_id.hex()} directory {version}")
+
     async def _notify(self, channel: str, payload: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
@@ -160,6 +182,7 @@ class Notifier:
         try:
             await conn.add_listener(COMMITS, self._on_commit)
             await conn.add_listener(REVOCATIONS, self._on_revocation)
+            await conn.add_listener(NOTICES, self._on_notice)
         except BaseException:
             await conn.close()
             raise
@@ -261,6 +284,19 @@ class Notifier:
                 reason=match["reason"],
             )
         )
+
+    def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        match = _NOTICE.fullmatch(payload)
+        if match is None:
+            log.warning("ignoring a malformed %s notification", NOTICES)
+            return
+        if match["instance"] == self.instance:
+            return
+        school_id = bytes.fromhex(match["school"])
+        if match["user"] is not None:
+            self._spawn(self.hub.granted(school_id, {bytes.fromhex(match["user"])}))
+        else:
+            self._spawn(self.hub.directory_signed(school_id, int(match["version"])))
 
     def _spawn(self, work: Coroutine[object, object, object]) -> None:
         task = asyncio.get_running_loop().create_task(work)

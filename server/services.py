@@ -54,6 +54,28 @@ class Services:
         if self.notifier is not None:
             await self.notifier.committed(school_id, before, after)
 
+    async def granted(self, school_id: bytes, user_ids: set[bytes]) -> None:
+        """Grants (reader keys or entry keys) for these users were stored: their sockets here and, through
+        NOTIFY, on every other instance read their keys again and tell their devices to open and backfill."""
+        if not user_ids:
+            return
+        await self.hub.granted(school_id, user_ids)
+        if self.notifier is not None:
+            try:
+                await self.notifier.granted(school_id, user_ids)
+            except Exception:  # stored already: the device finds the grant at its next refresh
+                log.exception("telling the other instances of new grants failed")
+
+    async def directory_signed(self, school_id: bytes, version: int) -> None:
+        """A new signed directory version: every socket of the school, here and on the other instances, tells
+        its device to follow it (what waited for an author's device to be listed then opens)."""
+        await self.hub.directory_signed(school_id, version)
+        if self.notifier is not None:
+            try:
+                await self.notifier.directory_signed(school_id, version)
+            except Exception:  # stored already: devices follow it at their next refresh
+                log.exception("telling the other instances of a new directory version failed")
+
     async def end_sessions(
         self,
         school_id: bytes,

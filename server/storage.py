@@ -13,18 +13,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import bindparam, literal_column, select, tuple_, union_all, update
+from sqlalchemy import bindparam, func, literal_column, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crypto import envelope as env
 from sync.protocol import LIMITS, ProtocolError
 
 from ._faults import point
-from .models import Account, Device, Envelope, EnvelopePupil, EnvelopeRecipient, Grant, Pupil, ReaderKey, SchoolCounter
+from .models import (
+    Account,
+    Device,
+    EntryGrant,
+    Envelope,
+    EnvelopePupil,
+    EnvelopeRecipient,
+    Grant,
+    Pupil,
+    ReaderKey,
+    SchoolCounter,
+)
 
 __all__ = ["Incoming", "Ack", "StoredItem", "Page", "ReadableKeys", "Storage", "SqlStorage", "now_ms"]
 
 SAFEGUARDING = "group:safeguarding"
+# where an envelope's entry_key_version starts (docs/PROTOCOL.md 6.1): version, kind, four ids, counter, prev_hash,
+# device time; read by SQL (1-based) to find the envelopes an entry key grant opens without parsing every body
+ENTRY_KEY_VERSION_AT = 1 + 1 + 16 * 4 + 8 + 32 + 8
 
 
 def now_ms() -> int:
@@ -54,6 +68,7 @@ class StoredItem:
     server_time_ms: int
     body: bytes = field(repr=False)
     recipients: tuple[tuple[int, bytes, int], ...] = ()
+    concern: tuple[bytes, int] | None = None  # concern id and entry key version, for entry key grants
 
 
 @dataclass(frozen=True)
@@ -65,18 +80,27 @@ class Page:
 
 @dataclass(frozen=True)
 class ReadableKeys:
-    """What one user may read: reader key versions it holds a current grant for, and itself as a person."""
+    """What one user may read: reader key versions it holds a current grant for, itself as a person, and the
+    entry key versions of concerns it was named on (entry key grants: concern id and version). A backfill
+    (docs/PROTOCOL.md 9.5) reads by a subset of these, with no ``user_id``."""
 
-    user_id: bytes
+    user_id: bytes | None
     reader_keys: frozenset[tuple[bytes, int]]
+    entry_keys: frozenset[tuple[bytes, int]] = frozenset()
 
-    def allows(self, recipients: Sequence[tuple[int, bytes, int]]) -> bool:
+    def allows(self, recipients: Sequence[tuple[int, bytes, int]], concern: tuple[bytes, int] | None = None) -> bool:
+        if concern is not None and concern in self.entry_keys:
+            return True
         for kind, key_id, version in recipients:
             if kind == env.RECIPIENT_READER_KEY and (key_id, version) in self.reader_keys:
                 return True
-            if kind == env.RECIPIENT_PERSON and key_id == self.user_id:
+            if kind == env.RECIPIENT_PERSON and self.user_id is not None and key_id == self.user_id:
                 return True
         return False
+
+    def covers(self, other: ReadableKeys) -> bool:
+        """Whether every key of ``other`` is one of these (a backfill may name only keys the user holds)."""
+        return other.reader_keys <= self.reader_keys and other.entry_keys <= self.entry_keys
 
 
 @dataclass
@@ -92,7 +116,8 @@ class Storage(Protocol):
     ) -> tuple[list[BatchResult], int, int]: ...
 
     async def pull_since(
-        self, school_id: bytes, keys: ReadableKeys, since: int, limit: int, max_bytes: int = ...
+        self, school_id: bytes, keys: ReadableKeys, since: int, limit: int, max_bytes: int = ...,
+        backfill: bool = False,
     ) -> Page: ...
 
     async def readable_keys(self, school_id: bytes, user_id: bytes) -> ReadableKeys: ...
@@ -135,7 +160,13 @@ class SqlStorage:
                 )
             )
             keys = frozenset((bytes(r[0]), int(r[1])) for r in rows)
-        return ReadableKeys(user_id, keys)
+            named = await conn.execute(
+                select(EntryGrant.concern_id, EntryGrant.entry_version).where(
+                    EntryGrant.school_id == school_id, EntryGrant.member_id == user_id
+                )
+            )
+            entry_keys = frozenset((bytes(r[0]), int(r[1])) for r in named)
+        return ReadableKeys(user_id, keys, entry_keys)
 
     async def append_many(
         self, school_id: bytes, batches: Sequence[tuple[bytes, Sequence[Incoming]]]
@@ -195,7 +226,9 @@ class SqlStorage:
                     recipient_rows += [(school_id, seq, k, i, v) for k, i, v in recipients]
                     pupil_rows += [(school_id, seq, p) for p in h.pupil_ids]
                     acks.append(Ack(h.envelope_id, seq, received, False))
-                    result.new_items.append(StoredItem(seq, received, item.raw, recipients))
+                    result.new_items.append(
+                        StoredItem(seq, received, item.raw, recipients, (h.concern_id, h.entry_key_version))
+                    )
                 result.acks = acks
                 if plan.last is not None:
                     chains[device_id] = moved[device_id] = plan.last
@@ -222,21 +255,30 @@ class SqlStorage:
         return results, int(before), seq
 
     async def pull_since(
-        self, school_id: bytes, keys: ReadableKeys, since: int, limit: int, max_bytes: int = LIMITS["max_page_bytes"]
+        self,
+        school_id: bytes,
+        keys: ReadableKeys,
+        since: int,
+        limit: int,
+        max_bytes: int = LIMITS["max_page_bytes"],
+        backfill: bool = False,
     ) -> Page:
         """Readable envelopes after ``since``, in sequence order; reads ``limit + 1`` to know ``done``, and
-        stops early (not done) when the page would pass ``max_bytes`` as it travels.
+        stops early (not done) when the page would pass ``max_bytes`` as it travels. A ``backfill`` reads by
+        the few keys named (``keys`` holds only them) through the recipients' key index, rather than
+        scanning every recipient row after ``since``.
 
         Only rows up to the school's counter, read first, are considered: every row up to it has committed
         (the counter moves in the same transaction as the rows it numbers), so a done page's cursor is
         the counter. Recipients are checked in Python (see ``_readable_seqs``); bodies are read by a range
         of the primary key."""
         scan_rows = max(4 * (limit + 1), 2 * env.MAX_RECIPIENTS)  # always more than one envelope's rows
+        read = _backfill_seqs if backfill else _readable_seqs
         async with self.engine.connect() as conn:
             async with conn.begin():
                 top = await conn.scalar(select(SchoolCounter.last_seq).where(SchoolCounter.school_id == school_id))
                 top = int(top or 0)
-                seqs = await _readable_seqs(conn, school_id, keys, since, top, limit + 1, scan_rows)
+                seqs = await read(conn, school_id, keys, since, top, limit + 1, scan_rows)
                 rows = await _bodies(conn, school_id, seqs) if seqs else []
         items, size = [], 0
         for seq, server_time_ms, body in rows[:limit]:
@@ -443,18 +485,72 @@ async def _readable_seqs(
         ).all()
         full = len(raw) == scan_rows
         cut = raw[-1][0] if full else None  # the last seq's rows may be cut: leave it for the next scan
-        last = seqs[-1] if seqs else since
+        upto = raw[-1][0] - 1 if full else high
+        found: set[int] = set()
         for seq, kind, key_id, version in raw:
-            if seq == last or seq == cut:
+            if seq == cut:
                 continue
             if (kind == env.RECIPIENT_READER_KEY and (bytes(key_id), version) in reader_keys) or (
                 kind == env.RECIPIENT_PERSON and key_id == user_id
             ):
-                seqs.append(seq)
-                last = seq
-        scanned = raw[-1][0] - 1 if full else high
+                found.add(seq)
+        if keys.entry_keys:
+            found |= await _entry_key_seqs(conn, school_id, keys.entry_keys, scanned, upto)
+        seqs += sorted(found)
+        scanned = upto
         window = min(window * 2, 1 << 20)
     return seqs[:want]
+
+
+async def _entry_key_seqs(
+    conn: AsyncConnection, school_id: bytes, entry_keys: frozenset[tuple[bytes, int]], low: int, high: int
+) -> set[int]:
+    """Sequence numbers in ``(low, high]`` of envelopes of the named concerns under the named entry key
+    versions (what entry key grants open): found by the concern index, the version read from the header."""
+    concerns = sorted({c for c, _ in entry_keys})
+    version = func.substr(Envelope.body, ENTRY_KEY_VERSION_AT + 1, 4)
+    found: set[int] = set()
+    for start in range(0, len(concerns), _IN_CHUNK):
+        query = (
+            select(Envelope.seq, Envelope.concern_id, version)
+            .where(
+                Envelope.school_id == school_id,
+                Envelope.concern_id.in_(concerns[start : start + _IN_CHUNK]),
+                Envelope.seq > low,
+                Envelope.seq <= high,
+            )
+            .order_by(Envelope.seq)
+        )
+        for seq, concern_id, raw_version in await conn.execute(query):
+            if (bytes(concern_id), int.from_bytes(bytes(raw_version), "big")) in entry_keys:
+                found.add(int(seq))
+    return found
+
+
+async def _backfill_seqs(
+    conn: AsyncConnection, school_id: bytes, keys: ReadableKeys, since: int, top: int, want: int, _scan_rows: int
+) -> list[int]:
+    """The first ``want`` sequence numbers after ``since`` and up to ``top`` sealed to one of the few reader
+    key versions ``keys`` names (by the index of recipients by key), or under one of its entry keys."""
+    found: set[int] = set()
+    for key_id, version in sorted(keys.reader_keys):
+        rows = await conn.execute(
+            select(EnvelopeRecipient.seq)
+            .where(
+                EnvelopeRecipient.school_id == school_id,
+                EnvelopeRecipient.kind == env.RECIPIENT_READER_KEY,
+                EnvelopeRecipient.key_id == key_id,
+                EnvelopeRecipient.version == version,
+                EnvelopeRecipient.seq > since,
+                EnvelopeRecipient.seq <= top,
+            )
+            .order_by(EnvelopeRecipient.seq)
+            .limit(want)
+        )
+        found.update(int(r[0]) for r in rows)
+    if keys.entry_keys:
+        found |= await _entry_key_seqs(conn, school_id, keys.entry_keys, since, top)
+    return sorted(found)[:want]
 
 
 async def _bodies(conn: AsyncConnection, school_id: bytes, seqs: list[int]) -> list[tuple[int, int, bytes]]:

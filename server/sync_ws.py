@@ -102,6 +102,22 @@ class SyncConnection:
             self._commits.clear()
         self._wake.set()
 
+    async def granted(self) -> None:
+        """A grant or entry key grant for this connection's user was stored (on any instance): read what the
+        user may read again, so pushes carry what the new keys open from now on, and tell the device, which
+        opens the grant and backfills what the key opens from the beginning (docs/PROTOCOL.md 9.5)."""
+        if self.closed:
+            return
+        async with self._position_lock:
+            self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
+        await self.send({"type": "grants"})
+
+    async def directory_signed(self, version: int) -> None:
+        """The school has a new signed directory version: the device follows it (and opens what waited for an
+        author's device to be listed)."""
+        if not self.closed:
+            await self.send({"type": "directory", "version": version})
+
     async def end(self, reason: str, request_id: str | None = None) -> None:
         """The session, device or user ended (a reason of server.hub.REASONS): say why, then close. A
         revocation says ``revoked`` (the device hands over, then wipes); anything else ``session_expired``
@@ -240,6 +256,9 @@ class SyncConnection:
         top = await self.services.storage.last_seq(self.school_id)
         if since > top:
             raise ProtocolError("invalid_cursor", "the cursor is ahead of this school's records", request_id=message.id)
+        if message.backfill:
+            await self._backfill(message, since)
+            return
         async with self._position_lock:
             self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
             page = await self.services.storage.pull_since(self.school_id, self.keys, since, message.limit)
@@ -249,6 +268,26 @@ class SyncConnection:
             await self.send(
                 items_frame(_rows(page.items), encode_cursor(page.cursor_seq), done=page.done, request_id=message.id)
             )
+
+    async def _backfill(self, message: Pull, since: int) -> None:
+        """A pull naming keys the device holds and has not read from the beginning: a page of what they open
+        after the cursor, like any page. It moves neither the connection's push position nor its liveness."""
+        async with self._position_lock:  # pushes from now on carry what the named keys open
+            self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
+        only = ReadableKeys(None, frozenset(message.keys), frozenset(message.entry_keys))
+        if not self.keys.covers(only):
+            fields = {f"keys[{n}]": "not_granted" for n, k in enumerate(message.keys) if k not in self.keys.reader_keys}
+            fields |= {
+                f"entry_keys[{n}]": "not_granted"
+                for n, k in enumerate(message.entry_keys)
+                if k not in self.keys.entry_keys
+            }
+            raise ProtocolError("not_granted", "this user holds no current grant of some of these keys", fields,
+                                message.id)
+        page = await self.services.storage.pull_since(self.school_id, only, since, message.limit, backfill=True)
+        await self.send(
+            items_frame(_rows(page.items), encode_cursor(page.cursor_seq), done=page.done, request_id=message.id)
+        )
 
     async def _push_loop(self) -> None:
         while not self.closed:
@@ -270,7 +309,7 @@ class SyncConnection:
                 and commit.before == self.live_seq
                 and len(commit.items) == commit.after - commit.before
             ):
-                items = [i for i in commit.items if self.keys.allows(i.recipients)]
+                items = [i for i in commit.items if self.keys.allows(i.recipients, i.concern)]
                 self.live_seq = commit.after
             elif commit is not None or self.live_seq < self._top:
                 page = await self.services.storage.pull_since(

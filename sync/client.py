@@ -4,6 +4,12 @@ The outbox is replayed in order, a batch at a time, with the same envelope ids a
 server's idempotency makes a replay of an already-stored envelope a plain ack. A refused envelope stays
 at the head of the outbox, marked, and nothing behind it is sent past it. Pulled and pushed envelopes
 land in the local store with the cursor, in one transaction. ``run`` reconnects with backoff.
+
+Nothing a device may read is left behind when its keys arrive late: the client knows (``keys``) which key
+versions and entry keys the device holds, notes which of them its pulls covered from the beginning, and
+**backfills** the others (a ``pull`` naming them, docs/PROTOCOL.md 9.5), after each pull to the end and
+whenever the server says a grant arrived (``grants``, then ``on_grants`` opens it) or the directory moved
+(``directory``, then ``on_directory`` follows it).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import itertools
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -25,11 +31,13 @@ from crypto import SigningKey, sign_device_auth
 from .outbox import Outbox
 from .protocol import LIMITS, PROTOCOL_VERSION, ProtocolError, b64d, b64e, frame, parse_server
 
-__all__ = ["SyncClient", "SyncError", "Revoked"]
+__all__ = ["SyncClient", "SyncError", "Revoked", "KeyRef", "READER_KEY", "ENTRY_KEY"]
 
 log = logging.getLogger("cairn.client")
 
 RETRYABLE = {"internal_error", "rate_limited"}
+READER_KEY, ENTRY_KEY = "key", "entry"
+KeyRef = tuple[str, bytes, int]  # (READER_KEY, reader key id, version) or (ENTRY_KEY, concern id, entry key version)
 
 
 class SyncError(Exception):
@@ -64,6 +72,9 @@ class SyncClient:
         keep_received: bool = True,
         batch_size: int = 128,
         on_received: Callable[[list[tuple[int, int, bytes]]], None] | None = None,
+        keys: Callable[[], frozenset[KeyRef]] | None = None,
+        on_grants: Callable[[], Awaitable[None]] | None = None,
+        on_directory: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.url, self.outbox, self.school_id, self.device_id = url, outbox, school_id, device_id
         self.device_key, self.token, self.keep_received = device_key, token, keep_received
@@ -75,6 +86,9 @@ class SyncClient:
         self._closed_reason: SyncError | None = None
         self.live = asyncio.Event()
         self.handed_over = 0  # envelopes given to the server to hold when this device was found revoked
+        self.keys, self.on_grants, self.on_directory = keys, on_grants, on_directory
+        self.noticed = asyncio.Event()  # the server said a grant arrived or the directory moved
+        self._notices: set[str] = set()
 
     # --- connection ------------------------------------------------------------------------------
 
@@ -150,6 +164,9 @@ class SyncClient:
                 kind = body["type"]
                 if kind == "push":
                     self._store(body)
+                elif kind in ("grants", "directory"):  # acted on by ``catch_up``, outside the read loop
+                    self._notices.add(kind)
+                    self.noticed.set()
                 elif kind == "revoked":  # the wipe follows on reconnecting, after the hand-over
                     self._closed_reason = Revoked("device_revoked", body.get("reason", "revoked"))
                 elif kind == "error" and body.get("code") == "session_expired":  # signed out or expired: closing
@@ -194,9 +211,9 @@ class SyncClient:
             raise self._closed_reason or SyncError("connection_closed", "the connection closed") from None
         return future
 
-    def _store(self, body: dict) -> None:
+    def _store(self, body: dict, *, move_cursor: bool = True) -> None:
         items = [(i["seq"], i["server_time_ms"], b64d(i["envelope"], "envelope")) for i in body["items"]]
-        self.outbox.received(items, body.get("cursor"), keep=self.keep_received)
+        self.outbox.received(items, body.get("cursor") if move_cursor else None, keep=self.keep_received)
         if self.on_received and items:
             self.on_received(items)
 
@@ -238,7 +255,9 @@ class SyncClient:
         reads the next page while this device stores the last. Pages are stored in order, each with its
         cursor; if anything fails, the stored cursor is that of the last page stored."""
         report = report or SyncReport()
-        ask = await self._send({"type": "pull", "cursor": self.outbox.cursor(), "limit": limit})
+        start = self.outbox.cursor()
+        held = self.keys() if self.keys is not None and start is None else None  # a pull from the beginning
+        ask = await self._send({"type": "pull", "cursor": start, "limit": limit})
         try:
             while True:
                 reply = await ask
@@ -249,6 +268,8 @@ class SyncClient:
                 self._store(reply)
                 report.received += len(reply["items"])
                 if reply["done"]:
+                    if held is not None:  # it read everything these keys opened: nothing to backfill for them
+                        self.outbox.cover(held)
                     self.live.set()
                     return report
         finally:
@@ -257,25 +278,83 @@ class SyncClient:
             elif not ask.cancelled():
                 ask.exception()  # seen: a failure of the page asked for ahead is not logged as unhandled
 
+    async def backfill(self, report: SyncReport | None = None, limit: int = LIMITS["max_pull_limit"]) -> SyncReport:
+        """Pull, from the beginning, what the keys this device holds and has not pulled from the beginning
+        open (docs/PROTOCOL.md 9.5: a ``pull`` naming them), a few dozen keys at a time; the stored cursor
+        does not move. Each key is noted as covered once its backfill is done."""
+        report = report or SyncReport()
+        if self.keys is None:
+            return report
+        todo = sorted(self.keys() - self.outbox.covered())
+        step = LIMITS["max_backfill_keys"]
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            while chunk:
+                refused = await self._backfill_chunk(chunk, report, limit)
+                if not refused:
+                    self.outbox.cover(chunk)
+                    break
+                chunk = [k for k in chunk if k not in refused]  # not held now (dropped meanwhile): try the rest
+        return report
+
+    async def _backfill_chunk(self, chunk: list[KeyRef], report: SyncReport, limit: int) -> set[KeyRef]:
+        """One backfill to its end; returns the keys the server refused (``not_granted``), having read nothing."""
+        names = {
+            "keys": [k for k in chunk if k[0] == READER_KEY],
+            "entry_keys": [k for k in chunk if k[0] == ENTRY_KEY],
+        }
+        body: dict = {"type": "pull", "limit": limit}
+        body |= {name: [{"id": b64e(i), "version": v} for _, i, v in refs] for name, refs in names.items() if refs}
+        cursor = None
+        while True:
+            reply = await self._request({**body, "cursor": cursor})
+            if reply["type"] == "error":
+                if reply["code"] != "not_granted":
+                    raise SyncError(reply["code"], reply["detail"])
+                fields = reply.get("fields", {})
+                return {ref for name, refs in names.items() for n, ref in enumerate(refs) if f"{name}[{n}]" in fields}
+            self._store(reply, move_cursor=False)
+            report.received += len(reply["items"])
+            if reply["done"]:
+                return set()
+            cursor = reply["cursor"]
+
+    async def catch_up(self, report: SyncReport | None = None) -> SyncReport:
+        """Act on what the server said since the last call: follow the directory, open new grants (the
+        callbacks), then backfill what the keys now held open."""
+        self.noticed.clear()
+        notices, self._notices = self._notices, set()
+        for kind, act in (("directory", self.on_directory), ("grants", self.on_grants)):
+            if kind in notices and act is not None:
+                try:
+                    await act()
+                except Exception as exc:  # offline, refused or unverifiable: the next notice or refresh retries
+                    log.warning("acting on the server's %s notice failed (%s)", kind, type(exc).__name__)
+        return await self.backfill(report)
+
     async def sync(self) -> SyncReport:
-        """Connect if needed, send everything queued, pull everything readable."""
+        """Connect if needed, send everything queued, pull everything readable, backfill what keys arrived
+        late."""
         if self._ws is None or self._reader is None or self._reader.done():
             await self.close()
             await self.connect()
         report = await self.flush()
-        return await self.pull_all(report)
+        report = await self.pull_all(report)
+        return await self.catch_up(report)
 
     async def run(self, stop: asyncio.Event, *, max_backoff: float = 30.0, poll_seconds: float = 15.0) -> None:
         """Stay in sync until ``stop`` is set: reconnect with jittered exponential backoff, flush new
-        outbox items every ``poll_seconds`` or when ``kick`` is called."""
+        outbox items every ``poll_seconds``, and catch up at once when the server says a grant arrived or the
+        directory moved."""
         delay = 0.2
         while not stop.is_set():
             try:
                 await self.sync()
                 delay = 0.2
                 while not stop.is_set() and self._reader is not None and not self._reader.done():
-                    with _suppress_timeout():
-                        await asyncio.wait_for(stop.wait(), poll_seconds)
+                    await _first(stop, self.noticed, poll_seconds)
+                    if self.noticed.is_set():
+                        await self.catch_up()
                     await self.flush()
             except Revoked:
                 await self.close()
@@ -292,6 +371,16 @@ class SyncClient:
                     await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))
                 delay = min(max_backoff, delay * 2)
         await self.close()
+
+
+async def _first(stop: asyncio.Event, noticed: asyncio.Event, seconds: float) -> None:
+    """Wait until ``stop`` or ``noticed`` is set, or ``seconds`` pass."""
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(noticed.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
 
 
 def _failed_index(reply: dict, count: int) -> int:

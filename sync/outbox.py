@@ -131,6 +131,23 @@ class Outbox:
             if cursor is not None:
                 self._set("cursor", cursor.encode("ascii"))
 
+    def covered(self) -> frozenset[tuple[str, bytes, int]]:
+        """The keys whose envelopes this device has pulled from the beginning: ``("key", reader key id,
+        version)`` and ``("entry", concern id, entry key version)`` (public ids, no key)."""
+        raw = self._get("covered", b"")
+        kinds = {1: "key", 2: "entry"}
+        return frozenset(
+            (kinds[raw[i]], raw[i + 1 : i + 17], int.from_bytes(raw[i + 17 : i + 21], "big"))
+            for i in range(0, len(raw), 21)
+        )
+
+    def cover(self, refs: Iterable[tuple[str, bytes, int]]) -> None:
+        """Note that these keys' envelopes are pulled from the beginning (a first pull, or a backfill)."""
+        codes = {"key": 1, "entry": 2}
+        with self._transaction():
+            everything = sorted(self.covered() | set(refs))
+            self._set("covered", b"".join(bytes([codes[k]]) + i + v.to_bytes(4, "big") for k, i, v in everything))
+
     def inbox(self) -> list[tuple[int, int, bytes]]:
         return [
             (r[0], r[1], bytes(r[2]))

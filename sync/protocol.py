@@ -46,6 +46,7 @@ LIMITS = {
     "max_envelope_bytes": 1_050_000,
     "max_put_envelopes": 256,
     "max_pull_limit": 500,
+    "max_backfill_keys": 64,
     "max_page_bytes": 3 * 1024 * 1024,
     "max_request_id_chars": 64,
     "keepalive_seconds": 20,
@@ -76,6 +77,7 @@ ERROR_CODES: dict[str, str] = {
     "conflicting_id": "an envelope id already stored with different bytes",
     "chain_broken": "an envelope's counter or previous hash does not follow the device's last envelope",
     "invalid_cursor": "the cursor was not issued by this server for this school",
+    "not_granted": "a backfill pull names a key this user holds no current grant for (see fields)",
     "hand_over_limit": "a revoked device's one hand-over is over, or would pass its caps (docs/PROTOCOL.md 9.7)",
     "rate_limited": "too many requests; retry after the given number of seconds",
     "internal_error": "the server failed; nothing was stored; retry",
@@ -201,11 +203,19 @@ class Put:
 
 @dataclass(frozen=True)
 class Pull:
-    """Ask for a page of readable envelopes after ``cursor`` (``None``: from the beginning)."""
+    """Ask for a page of readable envelopes after ``cursor`` (``None``: from the beginning). A backfill names
+    ``keys`` (reader key versions: id, version) and ``entry_keys`` (entry key grants: concern id, version)
+    the device holds but has not read from the beginning: its pages hold only what those open."""
 
     id: str
     cursor: str | None
     limit: int
+    keys: tuple[tuple[bytes, int], ...] = ()
+    entry_keys: tuple[tuple[bytes, int], ...] = ()
+
+    @property
+    def backfill(self) -> bool:
+        return bool(self.keys or self.entry_keys)
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,9 @@ class Ping:
 
 
 CLIENT_MESSAGES: dict[str, type] = {"auth": Auth, "put": Put, "pull": Pull, "ping": Ping}
-SERVER_MESSAGES = ("challenge", "ready", "ack", "page", "push", "pong", "revoked", "error", "held")
+SERVER_MESSAGES = (
+    "challenge", "ready", "ack", "page", "push", "pong", "revoked", "error", "held", "grants", "directory",
+)
 
 
 @dataclass(frozen=True)
@@ -254,6 +266,28 @@ class _Fields:
 
     def bytes(self, name: str, length: int | None = None) -> bytes:
         return decode_field(self.errors, name, self.body.get(name), length)
+
+    def key_refs(self, name: str) -> tuple[tuple[bytes, int], ...]:
+        """An optional list of ``{"id": 16 bytes, "version": u32 >= 1}`` (a backfill's keys), no repeats."""
+        value = self.body.get(name)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not 1 <= len(value) <= LIMITS["max_backfill_keys"]:
+            self.errors[name] = f"a list of 1 to {LIMITS['max_backfill_keys']} keys"
+            return ()
+        refs = []
+        for n, item in enumerate(value):
+            where = f"{name}[{n}]"
+            version = item.get("version") if isinstance(item, dict) else None
+            if not isinstance(item, dict) or set(item) != {"id", "version"}:
+                self.errors[where] = "must be an object with id and version"
+            elif type(version) is not int or not 1 <= version <= 0xFFFFFFFF:
+                self.errors[where] = "version must be an integer from 1 to 2^32 - 1"
+            else:
+                refs.append((decode_field(self.errors, where, item["id"], 16), version))
+        if len(set(refs)) != len(refs):
+            self.errors[name] = "repeats a key"
+        return tuple(refs)
 
     def done(self) -> None:
         if self.errors:
@@ -361,10 +395,16 @@ def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
         rid, envelopes = _envelopes(body)
         return Put(rid, envelopes)
     if kind == "pull":
-        f = _Fields(body, {"type", "id", "cursor", "limit"})
+        f = _Fields(body, {"type", "id", "cursor", "limit", "keys", "entry_keys"})
         msg = Pull(
-            f.str("id", _REQUEST_ID), f.str("cursor", optional=True), f.int("limit", 1, LIMITS["max_pull_limit"])
+            f.str("id", _REQUEST_ID),
+            f.str("cursor", optional=True),
+            f.int("limit", 1, LIMITS["max_pull_limit"]),
+            f.key_refs("keys"),
+            f.key_refs("entry_keys"),
         )
+        if len(msg.keys) + len(msg.entry_keys) > LIMITS["max_backfill_keys"]:
+            f.errors["keys"] = f"at most {LIMITS['max_backfill_keys']} keys and entry keys in one backfill"
         f.done()
         return msg
     f = _Fields(body, {"type", "id"})

@@ -82,10 +82,17 @@ class ConcernWriter:
         return Written(concern_id, event_id, hlc, entry_key)
 
     def follow_up(
-        self, opened: env.Opened, parents: Sequence[Event | Written], kind: str, body: Mapping[str, Any]
+        self,
+        opened: env.Opened,
+        parents: Sequence[Event | Written],
+        kind: str,
+        body: Mapping[str, Any],
+        *,
+        people: Sequence[tuple[bytes, bytes]] = (),
     ) -> Written:
         """Seal an event of type ``kind`` into the concern ``opened`` belongs to. ``parents``: the events this
-        one follows (decoded ones, or ones this writer just wrote)."""
+        one follows (decoded ones, or ones this writer just wrote). ``people``: named need-to-know staff
+        (user id, identity X25519 key from the directory), added as person recipients."""
         ids = {p.id if isinstance(p, Event) else p.event_id.hex() for p in parents}
         hlc = self.tick(p.hlc for p in parents)
         content = encode(
@@ -105,19 +112,26 @@ class ConcernWriter:
             concern_id=header.concern_id,
             entry_key=opened.entry_key,
             pupil_ids=list(header.pupil_ids),
-            recipients=self.recipients_of(header),
+            recipients=self.recipients_of(header, people),
         )
         return Written(header.concern_id, event_id, hlc, opened.entry_key)
 
-    def recipients_of(self, header: env.Header) -> list[tuple[env.Recipient, bytes]]:
-        """The public key of each recipient of ``header``, from the directory (never from the envelope)."""
+    def recipients_of(
+        self, header: env.Header, people: Sequence[tuple[bytes, bytes]] = ()
+    ) -> list[tuple[env.Recipient, bytes]]:
+        """The public key of each recipient of ``header``, from the directory (never from the envelope), and
+        each of ``people`` not among them as a person recipient."""
         directory = self.device.directory
         keys = {(b64d(k["id"], "id"), k["version"]): b64d(k["public_key"], "pk") for k in directory["reader_keys"]}
-        people = {b64d(a["id"], "id"): b64d(a["identity_x25519_pk"], "pk") for a in directory["accounts"]}
+        accounts = {b64d(a["id"], "id"): b64d(a["identity_x25519_pk"], "pk") for a in directory["accounts"]}
         out = []
         for r in header.recipients:
-            pk = keys.get((r.id, r.version)) if r.kind == env.RECIPIENT_READER_KEY else people.get(r.id)
+            pk = keys.get((r.id, r.version)) if r.kind == env.RECIPIENT_READER_KEY else accounts.get(r.id)
             if pk is None:
                 raise LookupError("a recipient of this concern is not in the directory")
             out.append((r, pk))
+        for user_id, pk in people:
+            person = env.Recipient(env.RECIPIENT_PERSON, user_id, 1)
+            if person not in header.recipients:
+                out.append((person, pk))
         return out

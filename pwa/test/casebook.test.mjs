@@ -367,3 +367,73 @@ test('audit entries are sent once, and opens on the person\'s other devices mark
   assert.equal(await casebook.syncAudit(), 0);
   assert.deepEqual(calls.slice(2).map((c) => c[1]), ['/api/v1/audit/opened?after=7']);
 });
+
+test('what waits is counted by reason: keys not granted yet, or an author device the directory does not list', async () => {
+  const s = school();
+  const { items } = await logged(s);
+  const oakDevice = s.devices.oakTeacher;
+  const keys = oakDevice.readerKeys;
+  oakDevice.readerKeys = new Map();
+  const { casebook } = await reader(s, 'oakTeacher');
+  /** @type {string[][]} */
+  const changed = [];
+  casebook.on('changed', ({ ids }) => changed.push(ids));
+  await casebook.ingest(items.slice(0, 2));
+  assert.deepEqual(casebook.waiting(), { keys: 2, device: 0 });
+  assert.equal(changed.length, 1); // the inbox redraws: what waits changed, though nothing opened
+  const dir = /** @type {any} */ (oakDevice.directory);
+  const lunch = dir.devices.shift(); // the author's device, not (yet) in this device's directory
+  await casebook.ingest(items.slice(2));
+  casebook.readDirectory();
+  assert.deepEqual(casebook.waiting(), { keys: 0, device: 4 });
+  dir.devices.unshift(lunch);
+  oakDevice.readerKeys = keys;
+  casebook.directoryChanged();
+  await casebook.serial(async () => undefined);
+  assert.equal(casebook.inbox().length, 2);
+  assert.deepEqual(casebook.waiting(), { keys: 2, device: 0 }); // the restricted one and the other class's
+});
+
+test('a person named on a concern reads its earlier events through entry key grants; none from a teacher', async () => {
+  const s = school();
+  const { items, ids } = await logged(s);
+  const dsl = await reader(s, 'dsl');
+  await dsl.casebook.ingest(items);
+  await dsl.casebook.comment(ids.neglect, 'Fictional: spoke to the pupil.');
+  await dsl.casebook.setStatus(ids.neglect, 'awaiting');
+  const ashUser = hex(s.ids.ashTeacher.user);
+  await dsl.casebook.addNeedToKnow(ids.neglect, [ashUser]);
+  const grants = dsl.casebook.state.grantsToSend ?? [];
+  assert.equal(grants.length, 1); // one entry key version held, one person
+  const sent = [...items, ...(await pulled(dsl.session.outbox))];
+
+  const ash = await reader(s, 'ashTeacher');
+  await ash.casebook.ingest(sent);
+  // only the naming event is sealed to the person; the concern's earlier events wait for its key
+  const held = async () => Object.values((await ash.casebook.blob(ids.neglect))?.events ?? {}).map((e) => e.type);
+  assert.deepEqual(await held(), ['amended']);
+
+  // a teacher of the pupil holds the entry key too; its grant to a colleague is refused
+  const oak = await reader(s, 'oakTeacher');
+  await oak.casebook.ingest(sent);
+  const oakBlob = /** @type {any} */ (await oak.casebook.blob(ids.neglect));
+  const { makeEntryGrants, NOT_A_KEYHOLDER } = await import('../js/review/grants.js');
+  const forged = makeEntryGrants({
+    schoolId: s.devices.oakTeacher.schoolId, concernId: Uint8Array.from(Buffer.from(ids.neglect, 'hex')),
+    keys: oakBlob.keys, people: [[s.ids.ashTeacher.user, s.ids.ashTeacher.x.publicKey]],
+    deviceId: s.devices.oakTeacher.deviceId, deviceSecretKey: s.devices.oakTeacher.deviceKey.secretKey,
+  });
+  const served = { grants: forged };
+  ash.session.device.call = async () => served;
+  assert.equal(await ash.casebook.refreshEntryGrants(), 0);
+  assert.deepEqual(ash.casebook.grantProblems, [NOT_A_KEYHOLDER]);
+  assert.deepEqual(await held(), ['amended']);
+
+  served.grants = [...forged, ...grants]; // the DSL's, as the server delivers it
+  assert.equal(await ash.casebook.refreshEntryGrants(), 1);
+  const view = await ash.casebook.concern(ids.neglect);
+  assert.deepEqual(view?.history.map((h) => h.type), ['created', 'comment', 'status_changed', 'amended']);
+  assert.match(String(view?.record.observed), new RegExp(MARKER));
+  assert.deepEqual(ash.casebook.waiting(), { keys: 1, device: 0 }); // the restricted one (a server never sends it)
+  assert.ok(ash.casebook.keyNames().includes(`e:${ids.neglect}:1`));
+});

@@ -33,6 +33,9 @@ class FakeServer {
     this.socket = null;
     /** @type {string[]} envelopes a revoked device handed over */
     this.handedOver = [];
+    /** @type {Record<string, any>[]} every pull frame, in order */
+    this.pulls = [];
+    this.notGranted = false;
   }
 
   /** @param {string} url */
@@ -107,6 +110,17 @@ class FakeSocket {
         });
         this.reply({ type: 'ack', id: frame.id, results });
       } else if (frame.type === 'pull') {
+        server.pulls.push(frame);
+        if (frame.keys || frame.entry_keys) { // a backfill: two pages of one item each, or refused
+          if (server.notGranted) {
+            this.reply({ type: 'error', id: frame.id, code: 'not_granted', detail: 'no', fields: { 'entry_keys[0]': 'not_granted' } });
+            return;
+          }
+          const first = frame.cursor === null;
+          const item = { seq: first ? 1 : 2, server_time_ms: 3, envelope: b64e(new Uint8Array(8).fill(first ? 1 : 2)) };
+          this.reply({ type: 'page', id: frame.id, items: [item], cursor: first ? 'c1.AAAAAAAAAAE' : 'c1.AAAAAAAAAAI', done: !first });
+          return;
+        }
         this.reply({ type: 'page', id: frame.id, items: [], cursor: 'c1.AAAAAAAAAAA', done: true });
       }
     }, 0);
@@ -232,5 +246,34 @@ test('a failed sign-in of the connection is an error, and nothing is sent or los
   server.authError = 'session_expired';
   await assert.rejects(client(outbox, server).connect(), (e) => e instanceof SyncError && e.code === 'session_expired');
   assert.deepEqual([server.puts.length, await outbox.pendingCount()], [0, 1]);
+  store.close();
+});
+
+test('a backfill names its keys, pages from the beginning, keeps the cursor, and reports refused keys', async () => {
+  const server = new FakeServer();
+  const { store, outbox } = await queued(0);
+  /** @type {unknown[][]} */
+  const received = [];
+  /** @type {string[]} */
+  const notices = [];
+  const c = new SyncClient('ws://test/sync', outbox, {
+    schoolId: SCHOOL, deviceId: DEVICE, deviceSecretKey: KEY.secretKey, token: 't', socket: (url) => server.open(url),
+    onReceived: (items) => { received.push(items); }, onNotice: (kind) => { notices.push(kind); },
+  });
+  await c.connect();
+  await c.pullAll();
+  assert.equal(await outbox.cursor(), 'c1.AAAAAAAAAAA');
+  const named = { keys: [{ id: b64e(new Uint8Array(16).fill(1)), version: 2 }], entry_keys: [] };
+  assert.deepEqual(await c.backfill(named), []);
+  assert.deepEqual(server.pulls.slice(1).map((p) => [p.cursor, p.keys, p.entry_keys]),
+    [[null, named.keys, undefined], ['c1.AAAAAAAAAAE', named.keys, undefined]]);
+  assert.equal(received.flat().length, 2);
+  assert.equal(await outbox.cursor(), 'c1.AAAAAAAAAAA'); // a backfill never moves the stored cursor
+  server.notGranted = true;
+  assert.deepEqual(await c.backfill({ entry_keys: [{ id: b64e(new Uint8Array(16)), version: 1 }] }), ['entry_keys[0]']);
+  server.socket?.reply({ type: 'grants' });
+  server.socket?.reply({ type: 'directory', version: 7 });
+  assert.deepEqual(notices, ['grants', 'directory']);
+  c.close();
   store.close();
 });

@@ -13,7 +13,7 @@ VECTORS = Path(__file__).parents[1] / "vectors"
 FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name not in RULE_FOLDERS)
 CONSTRUCTS = {
     "account", "challenge", "bundle", "recovery", "recovery_proof", "device_cert", "device_auth", "wrap", "grant",
-    "envelope", "padding", "roster", "local", "directory", "approval", "identity_binding",
+    "entry_grant", "envelope", "padding", "roster", "local", "directory", "approval", "identity_binding",
 }
 
 

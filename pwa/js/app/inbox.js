@@ -147,6 +147,7 @@ export class Inbox {
     const matching = active ? ` ${one ? 'matches' : 'match'} the filters` : '';
     byId('inbox-summary', HTMLElement).textContent = rows.length
       ? `${rows.length} ${one ? 'entry' : 'entries'}${matching}, ${unread} unread in all.` : '';
+    this.renderWaiting(casebook);
     const empty = byId('inbox-empty', HTMLElement);
     empty.hidden = rows.length > 0;
     empty.textContent = active ? 'Nothing matches these filters.' : 'Nothing here yet. New concerns appear here as soon as they arrive.';
@@ -154,5 +155,25 @@ export class Inbox {
       const again = this.list.querySelector(`[data-concern="${focused}"] button`);
       if (again instanceof HTMLElement) again.focus({ preventScroll: true });
     }
+  }
+
+  /**
+   * Say how many entries this device holds but cannot open yet, and why (docs/PROTOCOL.md 12.1): they open
+   * by themselves when the keys or the directory arrive.
+   * @param {Casebook} casebook
+   */
+  renderWaiting(casebook) {
+    const { keys, device } = casebook.waiting();
+    const note = byId('inbox-waiting', HTMLElement);
+    const entries = (/** @type {number} */ n, /** @type {string} */ one, /** @type {string} */ many) => `${n} ${n === 1 ? one : many}`;
+    const parts = [];
+    if (keys) parts.push(`${entries(keys, 'entry waits', 'entries wait')} for keys from the safeguarding team.`);
+    if (device) {
+      parts.push(`${entries(device, 'entry waits', 'entries wait')} until ${device === 1 ? 'its author\'s device is' : 'their authors\' devices are'} approved.`);
+    }
+    note.textContent = parts.join(' ');
+    note.hidden = parts.length === 0;
+    note.dataset.keys = String(keys);
+    note.dataset.device = String(device);
   }
 }

@@ -6,10 +6,17 @@
 // safeguarding: server/models.py READING_ROLES) with a Casebook open pulls everything readable after sending,
 // feeds it to the Casebook, and keeps the websocket open so live pushes arrive the moment they commit; the
 // next run reuses it, or reconnects if it closed.
+//
+// Keys that arrive late are read from the beginning (docs/PROTOCOL.md 9.5): after each pull and each run the
+// reader's device backfills every key it holds that its pulls have not covered, and when the server says a
+// grant arrived or the directory has a new version (`grants`, `directory`), the next run refreshes the
+// directory and grants at once, opens what the Casebook held, and backfills what the new keys open.
 
 import { Revoked, SyncClient, SyncError } from '../sync/client.js';
 import { ApiFailure } from '../sync/device.js';
 import { DirectoryRefused } from '../sync/directory.js';
+import { LIMITS } from '../sync/protocol.js';
+import { backfillFields, refusedNames } from '../review/grants.js';
 
 /** @typedef {import('./people.js').Session} Session */
 /** @typedef {import('../db.js').LocalStore} LocalStore */
@@ -50,12 +57,17 @@ export class Syncer {
     this.timer = null;
     /** @type {{client: SyncClient, session: Session, casebook: Casebook} | null} a reader's open connection */
     this.live = null;
+    /** @type {Set<'grants' | 'directory'>} what the server said since the last run */
+    this.notices = new Set();
+    /** @type {WeakSet<Casebook>} Casebooks whose entry key grants were fetched this unlock */
+    this.fetched = new WeakSet();
   }
 
   /** Close a reader's live connection (on lock, switching person, revocation). */
   stop() {
     this.live?.client.close();
     this.live = null;
+    delete document.documentElement.dataset.live;
   }
 
   start() {
@@ -93,10 +105,17 @@ export class Syncer {
     const session = this.hooks.active();
     if (this.live && this.live.session !== session) this.stop();
     if (!session || !navigator.onLine) return;
-    if (session.refreshedMs < Date.now() - REFRESH_MS) {
+    const notices = this.notices;
+    this.notices = new Set();
+    const open = this.hooks.casebook?.() ?? null;
+    if (notices.size || session.refreshedMs < Date.now() - REFRESH_MS) {
       try {
         await session.refresh();
-        this.hooks.casebook?.()?.directoryChanged();
+        open?.directoryChanged();
+        if (open) {
+          await open.refreshEntryGrants();
+          this.fetched.add(open);
+        }
       } catch (error) {
         if (error instanceof DirectoryRefused) {
           this.hooks.problem(`The school directory the server sent did not verify (${error.code}). This device keeps the one `
@@ -106,6 +125,14 @@ export class Syncer {
     }
     // Pull only once this unlock has opened the grants: an item pulled without its key would be skipped.
     const casebook = reads(session.device.roles) && session.refreshedMs ? this.hooks.casebook?.() ?? null : null;
+    if (casebook && !this.fetched.has(casebook)) {
+      try {
+        await casebook.refreshEntryGrants();
+        this.fetched.add(casebook);
+      } catch (error) {
+        if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error; // offline: the next run
+      }
+    }
     if (!casebook && !(await session.outbox.pendingCount())) return;
     try {
       const report = await this.flush(session, casebook);
@@ -139,6 +166,35 @@ export class Syncer {
   }
 
   /**
+   * Backfill every key the Casebook holds that its pulls have not covered from the beginning, a few dozen at a
+   * time (docs/PROTOCOL.md 9.5). Keys the server refuses (not held any more) are left for another run.
+   * @param {SyncClient} client @param {Casebook} casebook @param {SyncReport} report
+   */
+  async backfill(client, casebook, report) {
+    const skip = new Set();
+    for (;;) {
+      const names = casebook.uncovered().filter((n) => !skip.has(n)).slice(0, LIMITS.max_backfill_keys);
+      if (!names.length) return;
+      const refused = refusedNames(names, await client.backfill(backfillFields(names), report));
+      if (refused.length) {
+        for (const n of refused) skip.add(n);
+        continue; // nothing was read: ask again without them
+      }
+      await casebook.cover(names);
+    }
+  }
+
+  /**
+   * After a reader's run: the audit trail and, once the outbox is empty (their concern's events are on the
+   * server), the entry key grants its person made. Either follows at the next run if it fails.
+   * @param {Session} session @param {Casebook} casebook
+   */
+  after(session, casebook) {
+    void casebook.syncAudit().catch(() => undefined);
+    void session.outbox.pendingCount().then((n) => (n ? 0 : casebook.sendEntryGrants())).catch(() => undefined);
+  }
+
+  /**
    * Send; a reader also pulls, feeds its Casebook and stays connected for pushes.
    * @param {Session} session
    * @param {Casebook | null} [casebook]
@@ -147,7 +203,8 @@ export class Syncer {
   async flush(session, casebook = null) {
     if (casebook && this.live?.casebook === casebook && this.live.client.connected && this.live.client.live) {
       const report = await this.live.client.flush();
-      void casebook.syncAudit().catch(() => undefined); // the audit trail follows at the next run if this fails
+      await this.backfill(this.live.client, casebook, report);
+      this.after(session, casebook);
       return report;
     }
     this.stop();
@@ -161,6 +218,10 @@ export class Syncer {
           throw new SyncError('connection_closed', 'the person locked this device');
         }
         await casebook.ingest(/** @type {PulledItem[]} */ (items));
+      } : undefined,
+      onNotice: casebook ? (kind) => {
+        this.notices.add(kind);
+        void this.kick();
       } : undefined,
     });
     let client = open();
@@ -180,9 +241,14 @@ export class Syncer {
       }
     }
     try {
+      const fromStart = (await session.outbox.cursor()) === null;
+      const held = casebook.keyNames(); // a pull from the beginning reads everything these open
       const report = await client.sync();
+      if (fromStart) await casebook.cover(held);
+      await this.backfill(client, casebook, report);
       this.live = { client, session, casebook };
-      void casebook.syncAudit().catch(() => undefined); // the audit trail follows at the next run if this fails
+      document.documentElement.dataset.live = 'true'; // pulled to the end: pushes arrive live from now on
+      this.after(session, casebook);
       return report;
     } catch (error) {
       client.close();

@@ -375,23 +375,38 @@ function parsePlaintext(plaintext, env) {
  */
 
 /**
- * Open an envelope (docs/PROTOCOL.md 6.4): nothing is released unless every step passes.
+ * An entry key this reader holds from an entry key grant (docs/PROTOCOL.md 5.1): version `version` of
+ * concern `concernId`.
+ * @typedef {{concernId: Uint8Array, version: number, key: Uint8Array}} EntryKey
+ */
+
+/**
+ * Open an envelope (docs/PROTOCOL.md 6.4): nothing is released unless every step passes. A recipient's
+ * wrap is used first; failing that, an entry key granted for the envelope's concern and entry key version.
  * @param {Uint8Array} bytes
- * @param {{authorDevicePk: Uint8Array, readerKeys: ReaderKey[]}} keys
+ * @param {{authorDevicePk: Uint8Array, readerKeys: ReaderKey[], entryKeys?: EntryKey[]}} keys
  * @returns {Opened}
  */
-export function open(bytes, { authorDevicePk, readerKeys }) {
+export function open(bytes, { authorDevicePk, readerKeys, entryKeys = [] }) {
   const what = 'opening envelope';
   const env = verify(bytes, authorDevicePk);
   /** @type {Map<string, Uint8Array>} */
   const held = new Map();
   for (const k of readerKeys) held.set(recipientKey(k), k.sk);
   const index = env.recipients.findIndex((r) => held.has(recipientKey(r)));
-  if (index < 0) throw new NoKey(`${what}: none of the reader's keys is a recipient`);
-  const recipient = env.recipients[index];
-  const sk = /** @type {Uint8Array} */ (held.get(recipientKey(recipient)));
-  const entryKey = unwrapKey(
-    env.wraps[index], sk, wrapAssociatedData(env.schoolId, env.concernId, env.entryKeyVersion, recipient));
+  const granted = entryKeys.find((k) => k.version === env.entryKeyVersion && constantTimeEqual(k.concernId, env.concernId));
+  /** @type {Uint8Array} */
+  let entryKey;
+  if (index >= 0) {
+    const recipient = env.recipients[index];
+    const sk = /** @type {Uint8Array} */ (held.get(recipientKey(recipient)));
+    entryKey = unwrapKey(
+      env.wraps[index], sk, wrapAssociatedData(env.schoolId, env.concernId, env.entryKeyVersion, recipient));
+  } else if (granted) {
+    entryKey = granted.key.slice(); // not a wrap of this envelope: the commitment below proves it is its key
+  } else {
+    throw new NoKey(`${what}: none of the reader's keys is a recipient`);
+  }
   if (!constantTimeEqual(commitmentOf(entryKey, env.headerBytes), env.commitment)) {
     entryKey.fill(0);
     throw new DecryptionFailed(`${what}: key commitment does not match`);

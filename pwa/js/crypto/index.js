@@ -24,6 +24,7 @@ export {
 } from './approval.js';
 export { wrapKey, unwrapKey } from './wrap.js';
 export { generateReaderKey, makeGrant, openGrant, readGrant } from './grant.js';
+export { makeEntryGrant, openEntryGrant, readEntryGrant } from './entry_grant.js';
 export {
   PUPIL_PURPOSE, SIGNING_PURPOSE, checkContent, checkTransition, checkUnchanged, directoryHash, directorySigningKey,
   encodeContent, fingerprint, readDirectory, signDirectory, verifyDirectory, widenings,

@@ -22,6 +22,7 @@ import {
 import { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
 import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
+import { makeEntryGrant, openEntryGrant } from './entry_grant.js';
 import { openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
 import { localKey, openLocal, sealLocal } from './local.js';
 import {
@@ -367,6 +368,38 @@ const CHECKS = {
     }));
     same('grant', hex(grant), i.grant);
     same('reader key', hex(open()), out.reader_sk);
+  },
+
+  entry_grant(i, out) {
+    const open = () => openEntryGrant(b(i.grant), {
+      memberX25519Sk: b(i.member_x25519_sk), schoolId: b(i.school_id), memberId: b(i.member_id),
+      granterDevicePk: b(i.granter_device_pk),
+    });
+    if (i.envelope !== undefined) {
+      const { info, entryKey } = open();
+      const opened = envelope.open(b(i.envelope), {
+        authorDevicePk: b(i.author_device_pk), readerKeys: [],
+        entryKeys: [{ concernId: info.concernId, version: info.entryVersion, key: entryKey }],
+      });
+      if (out) same('content', hex(opened.content), out.content);
+      return;
+    }
+    if (!out) {
+      open();
+      return;
+    }
+    const granter = signing(i.granter_device_seed);
+    same('granter device public key', hex(granter.publicKey), i.granter_device_pk);
+    const grant = withRandom(i.random, () => makeEntryGrant({
+      granterDeviceSecretKey: granter.secretKey, schoolId: b(i.school_id), concernId: b(i.concern_id),
+      entryVersion: i.entry_version, memberId: b(i.member_id), granterDevice: b(i.granter_device),
+      createdMs: i.created_ms, entryKey: b(i.entry_key), memberX25519Pk: b(i.member_x25519_pk),
+    }));
+    same('entry key grant', hex(grant), i.grant);
+    const { info, entryKey } = open();
+    same('concern id', hex(info.concernId), out.concern_id);
+    same('entry key version', info.entryVersion, out.entry_version);
+    same('entry key', hex(entryKey), out.entry_key);
   },
 
   envelope(i, out) {

@@ -9,16 +9,23 @@
 // written in plaintext.
 //
 // Triage writes signed events into the device's outbox like any entry (so it works offline and syncs):
-// see ./triage.js. Who may see what follows DESIGN.md: a person without the safeguarding role never sees a
-// restricted concern (not even as a hidden row); a teacher sees only pupils currently in their classes; a
+// see ./triage.js. Who may see what follows docs/ARCHITECTURE.md: a person without the safeguarding role never
+// sees a restricted concern (not even as a hidden row); a teacher sees only pupils currently in their classes; a
 // contributor's device never holds a Casebook.
+//
+// Nothing hidden, nothing delayed (docs/PROTOCOL.md 9.5): what a pull brings that this device cannot open yet
+// (no key of it yet, or an author device the directory does not list yet) is held, sealed, retried whenever
+// the grants or the directory change, and counted (`waiting`). Entry key grants (a person named on a concern)
+// and which keys the pulls have covered from the beginning are in ./grants.js; the syncer backfills the rest.
 
 import { CryptoError, NoKey, RECIPIENT_PERSON, RECIPIENT_READER_KEY, envelope } from '../crypto/index.js';
 import { decode } from '../events.js';
 import { InvalidEvent } from '../record.js';
 import { fold } from '../fold.js';
+import { ApiFailure } from '../sync/device.js';
 import { b64d, b64e, hex, unhex } from '../sync/protocol.js';
 import { Locked, SealedCache, bucketOf } from './cache.js';
+import { entryKeyList, keyNames, openEntryGrants } from './grants.js';
 
 export { Locked };
 import { actionsOf, describe, searchText, summarise, today, value } from './views.js';
@@ -93,6 +100,15 @@ export class Casebook {
     this.auditing = null;
     this.me = hex(session.device.userId);
     this.state.held ??= [];
+    this.state.covered ??= [];
+    this.state.entryGrants ??= [];
+    this.state.grantsToSend ??= [];
+    /** @type {Map<string, Uint8Array>} entry keys from entry key grants, by `${concern hex}:${version}` (memory only) */
+    this.entryKeys = new Map();
+    /** @type {Set<string>} entry key grants refused for good, this unlock */
+    this.refusedGrants = new Set();
+    /** @type {string[]} why entry key grants were refused or not sent (never key bytes) */
+    this.grantProblems = [];
     this.safeguardingRole = false;
     this.senRole = false;
     /** @type {Map<string, {name: string, roles: string[], left: boolean, x25519: string}>} */
@@ -143,8 +159,104 @@ export class Casebook {
   async retryHeld() {
     const held = this.state.held ?? [];
     this.state.held = [];
-    await this.ingestNow(held);
+    await this.ingestNow(held, false);
     await this.saveState();
+    this.emit([]); // what waits may have changed even when nothing opened
+  }
+
+  /** Open the entry key grants kept in the review state that are not open yet (the directory names signers). */
+  openGrants() {
+    const { device } = this.session;
+    const { problems } = openEntryGrants({
+      grants: this.state.entryGrants ?? [], opened: this.entryKeys, refused: this.refusedGrants, dir: device.directory,
+      memberX25519Sk: device.identity.x25519Sk, schoolId: device.schoolId, memberId: device.userId,
+    });
+    this.grantProblems.push(...problems);
+  }
+
+  /**
+   * Online: fetch the entry key grants addressed to this person (GET /api/v1/entry-grants), keep new ones in the
+   * sealed state, open them, and try again what was held. Returns how many entry keys opened now.
+   * @returns {Promise<number>}
+   */
+  async refreshEntryGrants() {
+    const page = await this.session.device.call('GET', '/api/v1/entry-grants');
+    return this.serial(async () => {
+      const known = new Set(this.state.entryGrants);
+      const fresh = /** @type {string[]} */ (page.grants).filter((g) => !known.has(g));
+      if (!fresh.length) return 0;
+      this.state.entryGrants = [...(this.state.entryGrants ?? []), ...fresh];
+      const before = this.entryKeys.size;
+      this.openGrants();
+      await this.saveState();
+      const opened = this.entryKeys.size - before;
+      if (opened && this.state.held?.length) await this.retryHeld();
+      return opened;
+    });
+  }
+
+  /**
+   * Online, once the outbox is sent: give the server the entry key grants this device made when its person
+   * named someone (POST /api/v1/entry-grants). A refusal drops them (and is noted); a network failure keeps
+   * them for the next run. Returns how many were sent.
+   * @returns {Promise<number>}
+   */
+  async sendEntryGrants() {
+    const pending = await this.serial(async () => (this.state.grantsToSend ?? []).slice(0, 1000));
+    if (!pending.length) return 0;
+    try {
+      await this.session.device.call('POST', '/api/v1/entry-grants', { grants: pending });
+    } catch (error) {
+      if (!(error instanceof ApiFailure) || error.status >= 500 || error.status === 429) throw error;
+      this.grantProblems.push(`the server refused entry key grants: ${error.code}`);
+    }
+    await this.serial(async () => {
+      const sent = new Set(pending);
+      this.state.grantsToSend = (this.state.grantsToSend ?? []).filter((g) => !sent.has(g));
+      await this.saveState();
+    });
+    return pending.length;
+  }
+
+  /** Every key this device reads with, by name (./grants.js): reader keys and entry keys. @returns {string[]} */
+  keyNames() {
+    return keyNames(this.session.device.readerKeys.keys(), this.entryKeys.keys());
+  }
+
+  /** The keys this device holds that its pulls have not covered from the beginning. @returns {string[]} */
+  uncovered() {
+    const covered = new Set(this.state.covered);
+    return this.keyNames().filter((k) => !covered.has(k));
+  }
+
+  /** Note that `names` are covered from the beginning (a pull from null, or a backfill, reached its end). @param {string[]} names */
+  cover(names) {
+    return this.serial(async () => {
+      this.state.covered = [...new Set([...(this.state.covered ?? []), ...names])].sort();
+      await this.saveState();
+    });
+  }
+
+  /**
+   * How many entries (concerns) wait, and why: `keys`, for a key this device has not been given yet; `device`,
+   * for an author device the signed directory does not list yet. A concern partly shown is not counted.
+   * @returns {{keys: number, device: number}}
+   */
+  waiting() {
+    const keys = new Set();
+    const device = new Set();
+    for (const item of this.state.held ?? []) {
+      try {
+        const h = envelope.parse(b64d(item.envelope, 'envelope'));
+        const concern = hex(h.concernId);
+        if (this.buckets.get(bucketOf(concern))?.[concern]) continue;
+        (this.devicePks.has(hex(h.authorDevice)) ? keys : device).add(concern);
+      } catch {
+        // refused for good when tried: not waiting
+      }
+    }
+    for (const concern of device) keys.delete(concern);
+    return { keys: keys.size, device: device.size };
   }
 
   readDirectory() {
@@ -176,6 +288,7 @@ export class Casebook {
     }
     this.pupilNames = new Map(this.session.pupils.map((p) => [p.id, { name: p.name, className: p.className }]));
     this.sorted = null;
+    if (dir) this.openGrants();
   }
 
   /**
@@ -212,7 +325,7 @@ export class Casebook {
     return this.categories.get(id)?.label ?? id;
   }
 
-  /** What the keys may open and DESIGN.md's rules show to this person. @param {Core} c */
+  /** What the keys may open and docs/ARCHITECTURE.md's rules show to this person. @param {Core} c */
   visible(c) {
     if (this.safeguardingRole) return true;
     if (c.needToKnow.includes(this.me)) return true;
@@ -469,7 +582,7 @@ export class Casebook {
     if (!unknown) return;
     try {
       await this.session.device.refresh();
-      this.directoryChanged();
+      this.directoryChanged(); // held items are tried again after these (without learning again: no loop)
     } catch (error) {
       // Offline, a server error, or a directory this device refuses (the syncer warns about that one): the
       // items from unknown devices are held and tried again after the next good refresh.
@@ -489,10 +602,11 @@ export class Casebook {
     return this.serial(() => this.ingestNow(items));
   }
 
-  /** @param {PulledItem[]} items */
-  async ingestNow(items) {
-    await this.learnDevices(items);
+  /** @param {PulledItem[]} items @param {boolean} [learn] fetch the directory for an unknown author device */
+  async ingestNow(items, learn = true) {
+    if (learn) await this.learnDevices(items);
     const keys = this.readerKeys();
+    const entryKeys = entryKeyList(this.entryKeys);
     /** @type {Map<string, {event: Event, opened: import('../crypto/envelope.js').Opened, receivedMs: number | null, seq: number | null}[]>} */
     const byConcern = new Map();
     let skipped = 0;
@@ -508,7 +622,7 @@ export class Casebook {
           skipped += 1;
           continue;
         }
-        const opened = envelope.open(bytes, { authorDevicePk: pk, readerKeys: keys });
+        const opened = envelope.open(bytes, { authorDevicePk: pk, readerKeys: keys, entryKeys });
         const h = opened.header;
         const event = decode(opened.content, {
           eventId: h.envelopeId, concernId: h.concernId, authorDevice: h.authorDevice, deviceTimeMs: h.deviceTimeMs,
@@ -524,10 +638,12 @@ export class Casebook {
     }
     if (held.length) {
       // Never dropped: the cursor has moved past them, so this list is their only copy on this device.
-      this.state.held = [...(this.state.held ?? []), ...held];
+      const kept = new Set((this.state.held ?? []).map((i) => i.seq));
+      this.state.held = [...(this.state.held ?? []), ...held.filter((i) => !kept.has(i.seq))];
       await this.saveState();
     }
     const { added, updated } = await this.apply(byConcern);
+    if (held.length && !added.length && !updated.length) this.emit([]); // the waiting count changed
     return { added, updated, skipped };
   }
 

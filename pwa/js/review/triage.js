@@ -2,12 +2,15 @@
 // and queued in the device's outbox like any entry, so it works offline and syncs (docs/PROTOCOL.md 8.4).
 // The writer's event is applied to the local Casebook at once, marked "not yet received".
 //
-// Keys follow DESIGN.md. A follow-up is sealed under the newest entry key version this device holds, to that
+// Keys follow docs/ARCHITECTURE.md. A follow-up is sealed under the newest entry key version this device holds, to that
 // version's recipients plus any named need-to-know staff. Restricting makes a new version sealed to the
 // safeguarding group and named staff only; the readers who lose access get a notice under the old version (a
 // `restriction_changed` whose reason is the fixed RESTRICTION_NOTICE), so their devices stop showing it.
 // Lifting makes a new version sealed to the full set again, naming every restricting event as a parent so
-// a reader who never saw the events in between still folds the lift correctly.
+// a reader who never saw the events in between still folds the lift correctly. Naming someone on a
+// need-to-know basis also re-seals every entry key version this device holds to them (entry key grants,
+// docs/PROTOCOL.md 5.1), kept sealed in the review state until the server takes them, so they read the
+// concern from its first event.
 
 import {
   KIND_CONCERN_EVENT, RECIPIENT_PERSON, RECIPIENT_READER_KEY, envelope, envelopeHash, generateEntryKey,
@@ -18,6 +21,7 @@ import { nextHlc } from '../hlc.js';
 import { uuid7 } from '../sync/device.js';
 import { b64d, b64e, hex, unhex } from '../sync/protocol.js';
 import { Casebook, NotAllowed } from './casebook.js';
+import { makeEntryGrants } from './grants.js';
 
 /** @typedef {import('./casebook.js').ConcernBlob} ConcernBlob */
 /** @typedef {import('../crypto/envelope.js').Recipient} Recipient */
@@ -132,10 +136,13 @@ async function seal(cb, blob, { type, body, parents, version, entryKey, recipien
  * A follow-up under the newest key version held, to its recipients and the named need-to-know staff.
  * @param {Casebook} cb @param {ConcernBlob} blob @param {Record<string, any>} state @param {number} version
  * @param {string} type @param {Record<string, any>} body @param {string[]} [extraParents]
+ * @param {string[]} [alsoNamed] people named by this very event (user ids, hex)
  */
-function followUp(cb, blob, state, version, type, body, extraParents = []) {
+function followUp(cb, blob, state, version, type, body, extraParents = [], alsoNamed = []) {
   const v = String(version);
-  const named = people(cb, (state.fields.need_to_know ?? []).flatMap((/** @type {any} */ h) => h.value ?? []));
+  const named = people(cb, [...new Set([
+    ...(state.fields.need_to_know ?? []).flatMap((/** @type {any} */ h) => h.value ?? []), ...alsoNamed,
+  ])]);
   const recipients = distinct([
     ...resolveRefs(cb, blob.recipients[v] ?? []),
     ...named.map(([id, pk]) => ({ kind: RECIPIENT_PERSON, id, version: 1, pk })),
@@ -174,7 +181,15 @@ export function addNeedToKnow(cb, id, userIds) {
     people(cb, userIds);
     const current = (state.fields.need_to_know ?? []).flatMap((/** @type {any} */ h) => h.value ?? []);
     const value = [...new Set([...current, ...userIds])];
-    return followUp(cb, blob, state, version, 'amended', { field: 'need_to_know', value });
+    const eventId = await followUp(cb, blob, state, version, 'amended', { field: 'need_to_know', value }, [], userIds);
+    const { device } = cb.session;
+    const grants = makeEntryGrants({
+      schoolId: device.schoolId, concernId: unhex(blob.id), keys: blob.keys, people: people(cb, userIds),
+      deviceId: device.deviceId, deviceSecretKey: device.deviceKey.secretKey,
+    });
+    cb.state.grantsToSend = [...(cb.state.grantsToSend ?? []), ...grants];
+    await cb.saveState();
+    return eventId;
   });
 }
 
@@ -197,7 +212,7 @@ export function restrict(cb, id, reason) {
 
 /**
  * Seal an event under a fresh entry key version: restricted (safeguarding and named staff) or to everyone
- * DESIGN.md names (safeguarding, each linked pupil, the category's groups, named staff).
+ * docs/ARCHITECTURE.md names (safeguarding, each linked pupil, the category's groups, named staff).
  * @param {Casebook} cb @param {ConcernBlob} blob @param {number} version @param {boolean} restricted
  * @param {string} type @param {Record<string, any>} body @param {string[]} [extraParents]
  */

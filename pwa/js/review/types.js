@@ -166,10 +166,12 @@
 
 /**
  * What this person has read (per concern: the server time read up to), audit entries not yet sent, where the
- * audit read-back stopped, and pulled items held back because this device lacked a key or the author
- * device's entry in the directory at the time (tried again when the directory or grants change).
+ * audit read-back stopped, pulled items held back because this device lacked a key or the author device's
+ * entry in the directory at the time (tried again when the directory or grants change), the keys its pulls
+ * have covered from the beginning (./grants.js names), the entry key grants addressed to this person (as the
+ * server sent them) and those this device made and has not sent yet (docs/PROTOCOL.md 5.1, 9.5, 12.1).
  * @typedef {{read: Record<string, number>, pending: {action: string, target: string}[], auditAfter: number,
- *   held?: PulledItem[]}} ReviewState
+ *   held?: PulledItem[], covered?: string[], entryGrants?: string[], grantsToSend?: string[]}} ReviewState
  */
 
 export {};

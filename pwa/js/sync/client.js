@@ -3,6 +3,10 @@
 // The outbox is replayed in order, a batch at a time, with the same envelope ids after any failure: the
 // server's idempotency makes a replay of an already-stored envelope a plain ack. A refused envelope stays at
 // the head of the outbox, marked, and nothing behind it is sent past it. docs/PROTOCOL.md section 9.
+//
+// A backfill (`backfill`) pulls from the beginning what keys the device holds but has not pulled from the
+// beginning open, without moving the stored cursor; the server's `grants` and `directory` messages, which say
+// that what the device can open may have grown, go to `onNotice`.
 
 import { signDeviceAuth } from '../crypto/device.js';
 import { LIMITS, PROTOCOL_VERSION, RETRYABLE, b64d, b64e, frame, hex, parseServer } from './protocol.js';
@@ -68,6 +72,8 @@ export function newReport() {
  * @property {(url: string) => SocketLike} [socket] how to open a websocket (the browser's by default)
  * @property {(items: unknown[]) => void | Promise<void>} [onReceived] given each page and push before its
  *   cursor is stored, so what it keeps is never behind the cursor
+ * @property {(kind: 'grants' | 'directory') => void} [onNotice] the server said a grant for this user was
+ *   stored, or the directory has a new signed version (docs/PROTOCOL.md 9.4)
  */
 
 export class SyncClient {
@@ -78,7 +84,7 @@ export class SyncClient {
    */
   constructor(url, outbox, {
     schoolId, deviceId, deviceSecretKey, token, batchSize = 128, timeoutMs = 30_000,
-    socket = (u) => /** @type {SocketLike} */ (/** @type {unknown} */ (new WebSocket(u))), onReceived,
+    socket = (u) => /** @type {SocketLike} */ (/** @type {unknown} */ (new WebSocket(u))), onReceived, onNotice,
   }) {
     this.url = url;
     this.outbox = outbox;
@@ -90,6 +96,7 @@ export class SyncClient {
     this.timeoutMs = timeoutMs;
     this.openSocket = socket;
     this.onReceived = onReceived;
+    this.onNotice = onNotice;
     /** @type {SocketLike | null} */
     this.ws = null;
     this.live = false;
@@ -205,6 +212,8 @@ export class SyncClient {
     }
     if (body.type === 'push') {
       this.store(body).catch(() => undefined); // not stored: the cursor stays, the next pull brings it again
+    } else if (body.type === 'grants' || body.type === 'directory') {
+      this.onNotice?.(body.type);
     } else if (body.type === 'revoked') {
       // the wipe follows when it connects again, after handing over what it never sent
       this.closedReason = new Revoked('device_revoked', body.reason ?? 'revoked');
@@ -259,12 +268,12 @@ export class SyncClient {
     });
   }
 
-  /** @param {Frame} body @returns {Promise<void>} */
-  store(body) {
+  /** @param {Frame} body @param {boolean} [moveCursor] false for a backfill: the stored cursor stays @returns {Promise<void>} */
+  store(body, moveCursor = true) {
     const items = /** @type {unknown[]} */ (body.items ?? []);
     const run = this.storing.then(async () => {
       if (this.onReceived && items.length) await this.onReceived(items);
-      await this.outbox.received(items, body.cursor);
+      await this.outbox.received(items, moveCursor ? body.cursor : null);
     });
     this.storing = run.catch(() => undefined);
     return run;
@@ -332,6 +341,36 @@ export class SyncClient {
         this.live = true;
         return report;
       }
+    }
+  }
+
+  /**
+   * Pull from the beginning what the named keys open (docs/PROTOCOL.md 9.5), page by page to the end, without
+   * moving the stored cursor: `keys` are reader key versions, `entry_keys` entry key grants (concern id and
+   * version), together at most `max_backfill_keys`. Returns the indexes the server refused (`not_granted`:
+   * not held now), as `keys[0]`, `entry_keys[1]`; nothing was read then.
+   * @param {{keys?: {id: string, version: number}[], entry_keys?: {id: string, version: number}[]}} named
+   * @param {SyncReport} [report]
+   * @param {number} [limit]
+   * @returns {Promise<string[]>}
+   */
+  async backfill(named, report = newReport(), limit = LIMITS.max_pull_limit) {
+    /** @type {Record<string, unknown>} */
+    const body = { type: 'pull', limit };
+    if (named.keys?.length) body.keys = named.keys;
+    if (named.entry_keys?.length) body.entry_keys = named.entry_keys;
+    /** @type {string | null} */
+    let cursor = null;
+    for (;;) {
+      const reply = await this.request({ ...body, cursor });
+      if (reply.type === 'error') {
+        if (reply.code === 'not_granted') return Object.keys(reply.fields ?? {});
+        throw new SyncError(reply.code, reply.detail);
+      }
+      await this.store(reply, false);
+      report.received += reply.items.length;
+      if (reply.done) return [];
+      cursor = reply.cursor;
     }
   }
 

@@ -9,6 +9,7 @@ export const LIMITS = Object.freeze({
   max_envelope_bytes: 1_050_000,
   max_put_envelopes: 256,
   max_pull_limit: 500,
+  max_backfill_keys: 64,
   max_page_bytes: 3 * 1024 * 1024,
   max_request_id_chars: 64,
   keepalive_seconds: 20,
