@@ -29,7 +29,6 @@ from sync.protocol import b64d, b64e
 from sync.writer import ConcernWriter
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveSchool, LiveServer
 from tests.pwa._pages import PHONE, TABLET, axe, layout_problems, new_context, shot, watch
-from tests.pwa._pages import sign_in as sign_in_page
 from tests.pwa._review import review_school, sign_in_reader, write_as_dsl
 from tests.server.harness import Member
 
@@ -177,7 +176,7 @@ def test_an_admin_asks_and_the_dsl_approves_and_declines_on_its_own_device(
     try:
         admin = admin_context.new_page()
         watch(admin, problems)
-        sign_in_page(admin, school, ADMIN)  # an admin reads no concerns: no one-time code
+        sign_in_reader(admin, server, school, ADMIN)  # an admin reads no concerns, but manages them: a second factor
         link = _admin_invites(admin)
         oak = server.run(_join(school, link))
         assert server.run(_reads(school, oak)) == []  # asked for, not approved: nothing to read yet
