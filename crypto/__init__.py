@@ -9,7 +9,15 @@ from . import envelope
 from .account import AccountKeys, KdfParams, derive_account, sign_challenge, verify_challenge
 from .approval import Approval, sign_approval, verify_approval
 from .bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
-from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
+from .device import (
+    DeviceCert,
+    make_device_cert,
+    sign_delivery_auth,
+    sign_device_auth,
+    verify_delivery_auth,
+    verify_device_auth,
+    verify_device_cert,
+)
 from .directory import SignedDirectory, directory_signing_key, fingerprint, sign_directory, verify_directory
 from .entry_grant import EntryGrantInfo, make_entry_grant, open_entry_grant, read_entry_grant, verify_entry_grant
 from .errors import (
@@ -64,6 +72,8 @@ __all__ = [
     "verify_device_cert",
     "sign_device_auth",
     "verify_device_auth",
+    "sign_delivery_auth",
+    "verify_delivery_auth",
     "BadSignature",
     "CryptoError",
     "DecryptionFailed",

@@ -19,6 +19,8 @@ __all__ = [
     "verify_device_cert",
     "sign_device_auth",
     "verify_device_auth",
+    "sign_delivery_auth",
+    "verify_delivery_auth",
 ]
 
 VERSION = 1
@@ -93,3 +95,28 @@ def verify_device_auth(device_pk: bytes, school_id: bytes, device_id: bytes, non
     except ValueError as exc:
         raise Malformed(f"verifying device proof: {exc}") from None
     p.verify(device_pk, message, signature, "verifying device proof")
+
+
+def _delivery_message(school_id: bytes, device_id: bytes, nonce: bytes) -> bytes:
+    return (
+        Writer().raw(p.ctx("cairn/v1/device/deliver")).id(school_id, "school id").id(device_id, "device id")
+        .fixed(nonce, 32, "nonce").getvalue()
+    )
+
+
+def sign_delivery_auth(delivery: SigningKey, school_id: bytes, device_id: bytes, nonce: bytes) -> bytes:
+    """A device's delivery proof (PROTOCOL 3.2): its delivery key, kept outside the person's sealed keys so a
+    locked shared tablet can send what is already sealed, signs the server's fresh nonce. It opens a
+    connection that may only deliver envelopes the device key already signed."""
+    return delivery.sign(_delivery_message(school_id, device_id, nonce))
+
+
+def verify_delivery_auth(
+    delivery_pk: bytes, school_id: bytes, device_id: bytes, nonce: bytes, signature: bytes
+) -> None:
+    """Raise BadSignature unless ``signature`` is the device's delivery key's answer to ``nonce``."""
+    try:
+        message = _delivery_message(school_id, device_id, nonce)
+    except ValueError as exc:
+        raise Malformed(f"verifying delivery proof: {exc}") from None
+    p.verify(delivery_pk, message, signature, "verifying delivery proof")

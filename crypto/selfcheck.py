@@ -15,7 +15,15 @@ from ._random import inject
 from .account import KdfParams, derive_account, sign_challenge, verify_challenge
 from .approval import encode_item, item_from_json, sign_approval, verify_approval
 from .bundle import IdentityKeys, open_bundle, seal_bundle
-from .device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
+from .device import (
+    DeviceCert,
+    make_device_cert,
+    sign_delivery_auth,
+    sign_device_auth,
+    verify_delivery_auth,
+    verify_device_auth,
+    verify_device_cert,
+)
 from .directory import (
     DirAccount,
     DirClass,
@@ -149,6 +157,15 @@ def _device_auth(i: _In, out: Mapping[str, Any]) -> None:
         _same("signature", made.hex(), out["signature"])
     signature = bytes.fromhex(out["signature"]) if out else i.b("signature")
     verify_device_auth(device.public, i.b("school_id"), i.b("device_id"), i.b("nonce"), signature)
+
+
+def _delivery_auth(i: _In, out: Mapping[str, Any]) -> None:
+    delivery = SigningKey(i.b("delivery_seed"))
+    if out:
+        made = sign_delivery_auth(delivery, i.b("school_id"), i.b("device_id"), i.b("nonce"))
+        _same("signature", made.hex(), out["signature"])
+    signature = bytes.fromhex(out["signature"]) if out else i.b("signature")
+    verify_delivery_auth(delivery.public, i.b("school_id"), i.b("device_id"), i.b("nonce"), signature)
 
 
 def _wrap(i: _In, out: Mapping[str, Any]) -> None:
@@ -340,6 +357,7 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "recovery_proof": _recovery_proof,
     "device_cert": _device_cert,
     "device_auth": _device_auth,
+    "delivery_auth": _delivery_auth,
     "wrap": _wrap,
     "grant": _grant,
     "entry_grant": _entry_grant,

@@ -19,9 +19,16 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crypto import CryptoError, KdfParams, verify_challenge, verify_device_auth, verify_device_cert
+from crypto import (
+    CryptoError,
+    KdfParams,
+    verify_challenge,
+    verify_delivery_auth,
+    verify_device_auth,
+    verify_device_cert,
+)
 from crypto import _primitives as primitives
-from sync.protocol import Auth, ProtocolError
+from sync.protocol import Auth, Deliver, ProtocolError
 
 from .errors import ApiError
 from .models import SECOND_FACTOR_ROLES, Account, Challenge, Device, Session, SignInAttempt
@@ -212,6 +219,7 @@ class Principal:
     request_id: str | None = None
     session: bytes = field(default=b"", repr=False)  # the session's token hash: it names the session
     expires_ms: int = 0
+    deliver_only: bool = False  # a delivery connection (PROTOCOL 3.2): no session, puts only
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -500,6 +508,52 @@ class Accounts:
         lookup by primary key: an open socket asks this on every frame it receives."""
         async with self.engine.connect() as conn:
             return _ended((await conn.execute(_SESSION_STATE.where(Session.token_hash == session))).first())
+
+    async def authenticate_delivery(self, deliver: Deliver, nonce: bytes) -> Principal:
+        """The websocket's ``deliver`` frame: the device's delivery proof over this connection's nonce. No
+        session: the connection may only put envelopes the device key signed, and lives while the device is
+        not revoked (``delivery_ended``)."""
+        async with self.engine.connect() as conn:
+            d = (
+                await conn.execute(
+                    select(Device.school_id, Device.user_id, Device.public_key, Device.delivery_pk, Device.revoked_ms,
+                           Account.left_ms)
+                    .join(Account, (Account.school_id == Device.school_id) & (Account.id == Device.user_id))
+                    .where(Device.id == deliver.device_id)
+                )
+            ).first()
+        if d is None or d.delivery_pk is None:
+            raise ProtocolError("auth_failed", "this device has no delivery key", request_id=deliver.id)
+        if d.revoked_ms is not None or d.left_ms is not None:
+            raise ProtocolError("device_revoked", "this device was revoked", request_id=deliver.id)
+        try:
+            verify_delivery_auth(bytes(d.delivery_pk), bytes(d.school_id), deliver.device_id, nonce, deliver.signature)
+        except CryptoError:
+            raise ProtocolError("auth_failed", "the delivery proof does not verify", request_id=deliver.id) from None
+        return Principal(bytes(d.school_id), bytes(d.user_id), deliver.device_id, bytes(d.public_key), frozenset(),
+                         deliver.id, b"", 2**53 - 1, True)
+
+    async def delivery_ended(self, school_id: bytes, device_id: bytes) -> str | None:
+        """Why a delivery connection no longer holds (its device revoked, its account left), or None."""
+        async with self.engine.connect() as conn:
+            d = (
+                await conn.execute(
+                    select(Device.revoked_ms, Account.left_ms)
+                    .join(Account, (Account.school_id == Device.school_id) & (Account.id == Device.user_id))
+                    .where(Device.school_id == school_id, Device.id == device_id)
+                )
+            ).first()
+        if d is None or d.revoked_ms is not None:
+            return "device_revoked"
+        return "left_school" if d.left_ms is not None else None
+
+    async def set_delivery_key(self, school_id: bytes, device_id: bytes, public_key: bytes) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(Device)
+                .where(Device.school_id == school_id, Device.id == device_id)
+                .values(delivery_pk=public_key)
+            )
 
     async def authenticate_device(self, auth: Auth, nonce: bytes) -> Principal:
         """The websocket's auth frame: a live session for this device, and the device's proof."""

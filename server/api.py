@@ -421,6 +421,18 @@ async def my_grants(request: Request) -> Response:
     return JSONResponse({"grants": [b64e(r[0]) for r in rows]})
 
 
+async def delivery_key(request: Request) -> Response:
+    """This device's delivery key (PROTOCOL 3.2): the public half of a key it keeps outside the person's sealed
+    keys, so that it can deliver what it already sealed while its person is locked out. Replaces any before."""
+    p = principal(request)
+    body = await Body.read(request, {"public_key"})
+    public_key = body.bytes("public_key", 32)
+    body.done()
+    await request.app.state.services.accounts.set_delivery_key(p.school_id, p.device_id, public_key)
+    await request.app.state.services.audit(p.school_id, "device.delivery_key", user=p.user_id, device=p.device_id)
+    return Response(status_code=204)
+
+
 async def revoke_device(request: Request) -> Response:
     """Revoke a device at once: its sessions end and its open sockets are told and closed. Its owner
     may revoke it (a lost tablet), and so may an admin."""
@@ -607,6 +619,7 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("/api/v1/devices/certify", "POST", certify_device, PUBLIC),  # a new device's own session
     ApiRoute("/api/v1/sign-out", "POST", sign_out, SIGNED_IN),
     ApiRoute("/api/v1/devices/revoke", "POST", revoke_device, SIGNED_IN),  # its owner, or an admin
+    ApiRoute("/api/v1/devices/delivery-key", "POST", delivery_key, SIGNED_IN),
     ApiRoute("/api/v1/register", "POST", register, PUBLIC),
     ApiRoute("/api/v1/keys", "POST", publish_keys, (KEYHOLDER, FOUNDER)),
     ApiRoute("/api/v1/pupils", "POST", add_pupils, (KEYHOLDER,)),

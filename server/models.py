@@ -115,6 +115,7 @@ class Device(SQLModel, table=True):
     user_id: bytes = Field(sa_column=_bytes())
     public_key: bytes = Field(sa_column=_bytes())
     cert: bytes = Field(sa_column=_bytes())
+    delivery_pk: bytes | None = Field(default=None, sa_column=_bytes(nullable=True))  # PROTOCOL 3.2
     created_ms: int = Field(sa_type=BigInteger)
     last_seen_ms: int | None = Field(default=None, sa_type=BigInteger)
     revoked_ms: int | None = Field(default=None, sa_type=BigInteger)

@@ -27,6 +27,7 @@ from sync.protocol import (
     LIMITS,
     PROTOCOL_VERSION,
     Auth,
+    Deliver,
     Ping,
     ProtocolError,
     Pull,
@@ -106,7 +107,7 @@ class SyncConnection:
         """A grant or entry key grant for this connection's user was stored (on any instance): read what the
         user may read again, so pushes carry what the new keys open from now on, and tell the device, which
         opens the grant and backfills what the key opens from the beginning (docs/PROTOCOL.md 9.5)."""
-        if self.closed:
+        if self.closed or self.principal.deliver_only:
             return
         async with self._position_lock:
             self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
@@ -115,7 +116,7 @@ class SyncConnection:
     async def directory_signed(self, version: int) -> None:
         """The school has a new signed directory version: the device follows it (and opens what waited for an
         author's device to be listed)."""
-        if not self.closed:
+        if not self.closed and not self.principal.deliver_only:
             await self.send({"type": "directory", "version": version})
 
     async def end(self, reason: str, request_id: str | None = None) -> None:
@@ -137,9 +138,13 @@ class SyncConnection:
             await self.close(CLOSE_SESSION_ENDED)
 
     async def check_session(self, request_id: str | None = None) -> bool:
-        """True while the session holds; otherwise end the connection and return False."""
-        reason = "session_expired" if now_ms() >= self.expires_ms else None
-        reason = reason or await self.services.accounts.session_ended(self.session)
+        """True while the session holds (for a delivery connection: while its device is not revoked);
+        otherwise end the connection and return False."""
+        if self.principal.deliver_only:
+            reason = await self.services.accounts.delivery_ended(self.school_id, self.device_id)
+        else:
+            reason = "session_expired" if now_ms() >= self.expires_ms else None
+            reason = reason or await self.services.accounts.session_ended(self.session)
         if reason is None:
             return True
         await self.end(reason, request_id)
@@ -157,7 +162,8 @@ class SyncConnection:
     # --- the read loop ---------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
+        if not self.principal.deliver_only:  # a delivery connection reads nothing
+            self.keys = await self.services.storage.readable_keys(self.school_id, self.user_id)
         pusher = asyncio.create_task(self._push_loop(), name="cairn-push")
         watcher = asyncio.create_task(self._watch_session(), name="cairn-session")
         try:
@@ -199,12 +205,14 @@ class SyncConnection:
             return None
         return _frame(message)
 
-    async def _handle(self, message: Auth | Put | Pull | Ping) -> None:
+    async def _handle(self, message: Auth | Deliver | Put | Pull | Ping) -> None:
         if isinstance(message, Ping):
             await self.send({"type": "pong", "id": message.id, "server_time_ms": now_ms()})
         elif isinstance(message, Put):
             await self._put(message)
         elif isinstance(message, Pull):
+            if self.principal.deliver_only:
+                raise ProtocolError("deliver_only", "a delivery connection reads nothing", request_id=message.id)
             await self._pull(message)
         else:
             raise ProtocolError(
@@ -379,7 +387,8 @@ async def sync_endpoint(ws: WebSocket) -> None:
     if not await connection.check_session(principal.request_id):  # ended between its auth and joining the hub
         services.hub.remove(connection)
         return
-    await services.audit(principal.school_id, "sync.connect", user=principal.user_id, device=principal.device_id)
+    action = "sync.deliver" if principal.deliver_only else "sync.connect"
+    await services.audit(principal.school_id, action, user=principal.user_id, device=principal.device_id)
     await connection.send(
         {
             "type": "ready",
@@ -389,6 +398,7 @@ async def sync_endpoint(ws: WebSocket) -> None:
             "device_id": b64e(principal.device_id),
             "roles": sorted(principal.roles),
             "limits": LIMITS,
+            **({"deliver_only": True} if principal.deliver_only else {}),
         }
     )
     try:
@@ -410,6 +420,8 @@ async def _authenticate(ws: WebSocket, services, nonce: bytes) -> Principal | Au
         message = None
         try:
             message = parse_client(_frame(received))
+            if isinstance(message, Deliver):
+                return await services.accounts.authenticate_delivery(message, nonce)
             if not isinstance(message, Auth):
                 raise ProtocolError("not_authenticated", "authenticate first", request_id=message.id)
             return await services.accounts.authenticate_device(message, nonce)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from crypto import SigningKey, sign_device_auth
+from crypto import SigningKey, sign_delivery_auth, sign_device_auth
 
 from .outbox import Outbox
 from .protocol import LIMITS, PROTOCOL_VERSION, ProtocolError, b64d, b64e, frame, parse_server
@@ -75,9 +75,13 @@ class SyncClient:
         keys: Callable[[], frozenset[KeyRef]] | None = None,
         on_grants: Callable[[], Awaitable[None]] | None = None,
         on_directory: Callable[[], Awaitable[None]] | None = None,
+        delivery_key: SigningKey | None = None,
     ) -> None:
+        """``delivery_key``: connect as a delivery connection (PROTOCOL 3.2) with the device's delivery key
+        instead of a session: it can only send what the outbox holds, already sealed and signed."""
         self.url, self.outbox, self.school_id, self.device_id = url, outbox, school_id, device_id
         self.device_key, self.token, self.keep_received = device_key, token, keep_received
+        self.delivery_key = delivery_key
         self.batch_size, self.on_received = min(batch_size, LIMITS["max_put_envelopes"]), on_received
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -98,22 +102,19 @@ class SyncClient:
         challenge = parse_server(await self._ws.recv())
         if challenge.get("type") != "challenge":
             raise SyncError("malformed_frame", "the server did not start with a challenge")
-        proof = sign_device_auth(self.device_key, self.school_id, self.device_id, b64d(challenge["nonce"], "nonce"))
-        await self._ws.send(
-            frame(
-                {
-                    "type": "auth",
-                    "id": "auth",
-                    "token": self.token,
-                    "device_id": b64e(self.device_id),
-                    "signature": b64e(proof),
-                    "protocol": PROTOCOL_VERSION,
-                }
-            )
-        )
+        nonce = b64d(challenge["nonce"], "nonce")
+        if self.delivery_key is not None:
+            proof = sign_delivery_auth(self.delivery_key, self.school_id, self.device_id, nonce)
+            first = {"type": "deliver", "id": "auth", "device_id": b64e(self.device_id), "signature": b64e(proof),
+                     "protocol": PROTOCOL_VERSION}
+        else:
+            proof = sign_device_auth(self.device_key, self.school_id, self.device_id, nonce)
+            first = {"type": "auth", "id": "auth", "token": self.token, "device_id": b64e(self.device_id),
+                     "signature": b64e(proof), "protocol": PROTOCOL_VERSION}
+        await self._ws.send(frame(first))
         ready = parse_server(await self._ws.recv())
         if ready["type"] == "error":
-            if ready["code"] == "device_revoked":
+            if ready["code"] == "device_revoked" and self.delivery_key is None:  # a hand-over needs the device key
                 self.handed_over = await self._hand_over()
                 self.outbox.wipe()
                 await self._ws.close()

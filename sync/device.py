@@ -248,6 +248,14 @@ class Device:
         """The pinned school signing key as people compare it (six groups of four characters)."""
         return signed.fingerprint_of(self.school_id, self.pinned_signing_pk)
 
+    async def register_delivery_key(self, key: SigningKey | None = None) -> SigningKey:
+        """Make (or take) this device's delivery key and register its public half (PROTOCOL 3.2): kept outside
+        the person's sealed keys, it lets the device send what it already sealed while the person is locked
+        out, and nothing else. Returns the key, for the caller to keep."""
+        key = key or SigningKey.generate()
+        await self.call("POST", "/api/v1/devices/delivery-key", public_key=b64e(key.public))
+        return key
+
     async def refresh(self) -> None:
         """Follow the signed directory (docs/PROTOCOL.md 13), open every grant addressed to this user, and,
         on a safeguarding keyholder's device, sign the next directory version if the school changed in a

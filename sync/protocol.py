@@ -23,6 +23,7 @@ __all__ = [
     "SERVER_MESSAGES",
     "ProtocolError",
     "Auth",
+    "Deliver",
     "Put",
     "Pull",
     "Ping",
@@ -62,6 +63,7 @@ ERROR_CODES: dict[str, str] = {
     "unsupported_protocol": "the client speaks a protocol version the server does not",
     "not_authenticated": "a message other than auth before authentication",
     "already_authenticated": "a second auth on an authenticated connection",
+    "deliver_only": "a delivery connection may only put envelopes (and ping)",
     "auth_failed": "the session token, device or device signature is not valid",
     "session_expired": "the session has expired or was signed out",
     "device_revoked": "the device was revoked: the client wipes its local store",
@@ -194,6 +196,18 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Deliver:
+    """First frame of a delivery connection: a device's delivery proof (PROTOCOL 3.2), no session. The
+    connection may only ``put`` envelopes the device key already signed (a shared tablet whose people are
+    locked out still sends what they wrote)."""
+
+    id: str
+    device_id: bytes
+    signature: bytes
+    protocol: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
 class Put:
     """A batch of envelopes, in the device's outbox order."""
 
@@ -223,7 +237,7 @@ class Ping:
     id: str
 
 
-CLIENT_MESSAGES: dict[str, type] = {"auth": Auth, "put": Put, "pull": Pull, "ping": Ping}
+CLIENT_MESSAGES: dict[str, type] = {"auth": Auth, "deliver": Deliver, "put": Put, "pull": Pull, "ping": Ping}
 SERVER_MESSAGES = (
     "challenge", "ready", "ack", "page", "push", "pong", "revoked", "error", "held", "grants", "directory",
 )
@@ -370,7 +384,7 @@ def _envelopes(body: dict[str, Any]) -> tuple[str, tuple[bytes, ...]]:
     return rid, tuple(envelopes)
 
 
-def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
+def parse_client(text: str | bytes) -> Auth | Deliver | Put | Pull | Ping:
     """Parse and validate one frame from a client; any problem raises ProtocolError."""
     body = _load(text)
     kind = _kind(body)
@@ -378,7 +392,7 @@ def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
         raise ProtocolError("unknown_type", f"unknown message type {_shown(kind)}", request_id=_request_id(body))
     if kind == "auth":
         f = _Fields(body, {"type", "id", "token", "device_id", "signature", "protocol"})
-        msg: Auth | Put | Pull | Ping = Auth(
+        msg: Auth | Deliver | Put | Pull | Ping = Auth(
             f.str("id", _REQUEST_ID),
             f.str("token", re.compile(r"^[A-Za-z0-9_-]{20,128}$")),
             f.bytes("device_id", 16),
@@ -391,6 +405,16 @@ def parse_client(text: str | bytes) -> Auth | Put | Pull | Ping:
                 "unsupported_protocol", f"this server speaks protocol {PROTOCOL_VERSION}", request_id=msg.id
             )
         return msg
+    if kind == "deliver":
+        f = _Fields(body, {"type", "id", "device_id", "signature", "protocol"})
+        deliver = Deliver(f.str("id", _REQUEST_ID), f.bytes("device_id", 16), f.bytes("signature", 64),
+                          f.int("protocol", 1, 255))
+        f.done()
+        if deliver.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(
+                "unsupported_protocol", f"this server speaks protocol {PROTOCOL_VERSION}", request_id=deliver.id
+            )
+        return deliver
     if kind == "put":
         rid, envelopes = _envelopes(body)
         return Put(rid, envelopes)

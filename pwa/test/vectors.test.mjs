@@ -19,7 +19,7 @@ const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests
 /** Top-level folders of tests/vectors/ that belong to another suite. */
 const OTHER_SUITES = new Set(RULE_FOLDERS);
 const CONSTRUCTS = [
-  'account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'wrap', 'grant',
+  'account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'delivery_auth', 'wrap', 'grant',
   'entry_grant', 'envelope', 'padding', 'roster', 'local', 'directory', 'approval', 'identity_binding',
 ];
 

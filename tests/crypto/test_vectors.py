@@ -12,8 +12,9 @@ from crypto.selfcheck import EXPECTS, RULE_FOLDERS, SelfCheckFailed, check_vecto
 VECTORS = Path(__file__).parents[1] / "vectors"
 FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name not in RULE_FOLDERS)
 CONSTRUCTS = {
-    "account", "challenge", "bundle", "recovery", "recovery_proof", "device_cert", "device_auth", "wrap", "grant",
-    "entry_grant", "envelope", "padding", "roster", "local", "directory", "approval", "identity_binding",
+    "account", "challenge", "bundle", "recovery", "recovery_proof", "device_cert", "device_auth", "delivery_auth",
+    "wrap", "grant", "entry_grant", "envelope", "padding", "roster", "local", "directory", "approval",
+    "identity_binding",
 }
 
 

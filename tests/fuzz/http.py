@@ -112,6 +112,7 @@ def _fields(v: _Values) -> dict[tuple[str, str], dict[str, st.SearchStrategy[Any
                                              "device_id": v.bytes(16), "device_pk": v.bytes(32)},
         ("POST", "/api/v1/devices/certify"): {"cert": v.bytes(153)},
         ("POST", "/api/v1/devices/revoke"): {"device_id": v.ids("devices")},
+        ("POST", "/api/v1/devices/delivery-key"): {"public_key": v.bytes(32)},
         ("POST", "/api/v1/register"): {
             "school_id": school, "code": v.pick(st.from_regex(r"[0-9a-f]{40}", fullmatch=True)),
             "kdf_params": v.bytes(26), "login_pk": v.bytes(32), "identity_x25519_pk": v.bytes(32),

@@ -25,7 +25,7 @@ READS = {
     "safeguarding": {"oak open", "restricted", "sen note"},
 }
 # Expected answer type for each client message, for every role (pull is checked against READS).
-MESSAGES = {"auth": "ready", "put": "ack", "pull": "page", "ping": "pong"}
+MESSAGES = {"auth": "ready", "deliver": "ready", "put": "ack", "pull": "page", "ping": "pong"}
 
 
 def test_every_client_message_and_role_has_an_expectation() -> None:

@@ -22,7 +22,15 @@ from crypto._codec import Writer
 from crypto._random import inject
 from crypto.account import KdfParams, derive_account, sign_challenge, verify_challenge
 from crypto.bundle import SLOT_PASSWORD, SLOT_RECOVERY, IdentityKeys, open_bundle, seal_bundle
-from crypto.device import DeviceCert, make_device_cert, sign_device_auth, verify_device_auth, verify_device_cert
+from crypto.device import (
+    DeviceCert,
+    make_device_cert,
+    sign_delivery_auth,
+    sign_device_auth,
+    verify_delivery_auth,
+    verify_device_auth,
+    verify_device_cert,
+)
 from crypto.grant import GrantInfo, _ad, _body, make_grant, open_grant
 from crypto.keys import BoxKeyPair, SecretKey, SigningKey
 from crypto.recovery import format_recovery_key, parse_recovery_key, recovery_auth_key, recovery_kek
@@ -224,6 +232,27 @@ def device_auth_cases() -> Iterator[Case]:
     ]:
         expect_error("bad_signature", lambda i=inputs: verify_device_auth(device.public, i["school_id"], i["device_id"], i["nonce"], i["signature"]))
         yield case("device_auth", "verify", condition, comment, "bad_signature", inputs)
+
+
+@registered
+def delivery_auth_cases() -> Iterator[Case]:
+    rng = Rng("delivery_auth")
+    seed, school, device_id, nonce = rng.bytes(32), rng.bytes(16), rng.bytes(16), rng.bytes(32)
+    delivery = SigningKey(seed)
+    sig = sign_delivery_auth(delivery, school, device_id, nonce)
+    base = {"delivery_seed": seed, "school_id": school, "device_id": device_id, "nonce": nonce}
+    yield case("delivery_auth", "sign", "success", "a shared tablet's delivery key answers the sync server's fresh nonce",
+               "success", base, {"signature": sig})
+    as_device = sign_device_auth(delivery, school, device_id, nonce)
+    for condition, inputs, comment in [
+        ("flipped_signature", {**base, "signature": flip(sig, 3)}, "one bit of the signature flipped"),
+        ("other_nonce", {**base, "nonce": flip(nonce, 31), "signature": sig}, "a proof replayed against another nonce"),
+        ("other_device", {**base, "device_id": rng.bytes(16), "signature": sig}, "a proof presented for another device id"),
+        ("device_proof", {**base, "signature": as_device},
+         "a device proof (PROTOCOL 3.1) by the same key is not a delivery proof: the labels differ"),
+    ]:
+        expect_error("bad_signature", lambda i=inputs: verify_delivery_auth(delivery.public, i["school_id"], i["device_id"], i["nonce"], i["signature"]))
+        yield case("delivery_auth", "verify", condition, comment, "bad_signature", inputs)
 
 
 def _resigned_cert(identity: SigningKey, cert: bytes, created_ms: int) -> bytes:

@@ -104,9 +104,9 @@ export function verifyDeviceCert(cert, identityPk) {
  * @param {Uint8Array} deviceId
  * @param {Uint8Array} nonce 32 bytes
  */
-function authMessage(schoolId, deviceId, nonce) {
+function authMessage(schoolId, deviceId, nonce, label = 'cairn/v1/device/auth') {
   return new Writer()
-    .bytes(ctx('cairn/v1/device/auth'))
+    .bytes(ctx(label))
     .id(schoolId, 'schoolId')
     .id(deviceId, 'deviceId')
     .bytes(nonce, 32, 'nonce')
@@ -136,5 +136,32 @@ export function signDeviceAuth(deviceSecretKey, schoolId, deviceId, nonce) {
 export function verifyDeviceAuth(devicePk, schoolId, deviceId, nonce, signature) {
   if (!verify(devicePk, authMessage(schoolId, deviceId, nonce), signature)) {
     throw new BadSignature('verifying device proof: signature does not verify');
+  }
+}
+
+/**
+ * A device's delivery proof (PROTOCOL 3.2): its delivery key, kept outside the person's sealed keys so a locked
+ * shared tablet can send what is already sealed, signs the server's fresh nonce. Python: `sign_delivery_auth`.
+ * @param {Uint8Array} deliverySecretKey 64-byte libsodium form
+ * @param {Uint8Array} schoolId
+ * @param {Uint8Array} deviceId
+ * @param {Uint8Array} nonce
+ * @returns {Uint8Array}
+ */
+export function signDeliveryAuth(deliverySecretKey, schoolId, deviceId, nonce) {
+  return sign(deliverySecretKey, authMessage(schoolId, deviceId, nonce, 'cairn/v1/device/deliver'));
+}
+
+/**
+ * Throw BadSignature unless `signature` is the delivery key's answer to `nonce`.
+ * @param {Uint8Array} deliveryPk
+ * @param {Uint8Array} schoolId
+ * @param {Uint8Array} deviceId
+ * @param {Uint8Array} nonce
+ * @param {Uint8Array} signature
+ */
+export function verifyDeliveryAuth(deliveryPk, schoolId, deviceId, nonce, signature) {
+  if (!verify(deliveryPk, authMessage(schoolId, deviceId, nonce, 'cairn/v1/device/deliver'), signature)) {
+    throw new BadSignature('verifying delivery proof: signature does not verify');
   }
 }

@@ -16,7 +16,8 @@ export {
   signRecoveryProof, verifyRecoveryProof,
 } from './recovery.js';
 export {
-  makeDeviceCert, makeDeviceCertBytes, signDeviceAuth, signingKeyPair, verifyDeviceAuth, verifyDeviceCert,
+  makeDeviceCert, makeDeviceCertBytes, signDeliveryAuth, signDeviceAuth, signingKeyPair, verifyDeliveryAuth,
+  verifyDeviceAuth, verifyDeviceCert,
 } from './device.js';
 export { signIdentityBinding, verifyIdentityBinding } from './identity.js';
 export {

@@ -19,7 +19,9 @@ import { openBundle, sealBundle } from './bundle.js';
 import {
   formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek, signRecoveryProof, verifyRecoveryProof,
 } from './recovery.js';
-import { makeDeviceCert, signDeviceAuth, verifyDeviceAuth, verifyDeviceCert } from './device.js';
+import {
+  makeDeviceCert, signDeliveryAuth, signDeviceAuth, verifyDeliveryAuth, verifyDeviceAuth, verifyDeviceCert,
+} from './device.js';
 import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
 import { makeEntryGrant, openEntryGrant } from './entry_grant.js';
@@ -274,6 +276,17 @@ const CHECKS = {
     const sig = signDeviceAuth(device.secretKey, b(i.school_id), b(i.device_id), b(i.nonce));
     same('signature', hex(sig), out.signature);
     verifyDeviceAuth(device.publicKey, b(i.school_id), b(i.device_id), b(i.nonce), sig);
+  },
+
+  delivery_auth(i, out) {
+    const delivery = signing(i.delivery_seed);
+    if (!out) {
+      verifyDeliveryAuth(delivery.publicKey, b(i.school_id), b(i.device_id), b(i.nonce), b(i.signature));
+      return;
+    }
+    const sig = signDeliveryAuth(delivery.secretKey, b(i.school_id), b(i.device_id), b(i.nonce));
+    same('signature', hex(sig), out.signature);
+    verifyDeliveryAuth(delivery.publicKey, b(i.school_id), b(i.device_id), b(i.nonce), sig);
   },
 
   bundle(i, out) {
