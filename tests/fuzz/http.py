@@ -20,6 +20,7 @@ import httpx
 from hypothesis import strategies as st
 
 from crypto.bundle import SEALED_BYTES
+from crypto.entry_grant import ENTRY_GRANT_BYTES
 from crypto.grant import GRANT_BYTES
 from server.api import ROUTES
 from server.errors import API_ERROR_CODES
@@ -124,6 +125,7 @@ def _fields(v: _Values) -> dict[tuple[str, str], dict[str, st.SearchStrategy[Any
                                                                               "reader_key": key_item})),
                                      "grants": v.items(v.bytes(GRANT_BYTES), 2)},
         ("POST", "/api/v1/grants"): {"grants": v.items(v.bytes(GRANT_BYTES))},
+        ("POST", "/api/v1/entry-grants"): {"grants": v.items(v.bytes(ENTRY_GRANT_BYTES))},
         ("POST", "/api/v1/roster"): {"entries": v.items(sealed)},
         ("POST", "/api/v1/admin/invitations"): {
             "login": v.text(pattern=r"[a-z]{1,8}@school\.example"), "display_name": v.text("Ms Fictional Fuzz"),
