@@ -52,6 +52,11 @@ export const DB_VERSION = 2;
 /** @typedef {{device: string, cursor: string}} CursorRecord */
 /** @typedef {{name: string, value: unknown}} SettingRecord */
 /**
+ * A device's delivery key: its 32-byte Ed25519 seed, in the clear on purpose (it can send only what is
+ * already sealed and signed), and whether the server has its public half.
+ * @typedef {{seed: Uint8Array, registered: boolean}} DeliveryRecord
+ */
+/**
  * One record of the review cache (pwa/js/review/): `key` is `account|kind|id`, `sealed` is a local-sealed
  * record of that kind (docs/PROTOCOL.md 12.1).
  * @typedef {{key: string, account: string, sealed: Uint8Array}} ReviewRecord
@@ -326,6 +331,21 @@ export class LocalStore {
     await this.db.put('settings', { name, value });
   }
 
+  /**
+   * This device's delivery key (docs/PROTOCOL.md 3.2), kept outside the person's sealed records so the device
+   * can send what it sealed while they are locked out: it signs a delivery connection, and nothing else.
+   * @param {string} device hex
+   * @returns {Promise<DeliveryRecord | undefined>}
+   */
+  async deliveryKey(device) {
+    return /** @type {DeliveryRecord | undefined} */ ((await this.db.get('settings', `delivery:${device}`))?.value);
+  }
+
+  /** @param {string} device hex @param {DeliveryRecord} record */
+  async setDeliveryKey(device, record) {
+    await this.db.put('settings', { name: `delivery:${device}`, value: record });
+  }
+
   // --- the review cache (sealed; pwa/js/review/cache.js) ------------------------------------------
 
   /**
@@ -376,7 +396,8 @@ export class LocalStore {
    * @param {string} device
    */
   async wipe(account, device) {
-    const tx = this.db.transaction(['outbox', 'chain', 'accounts', 'drafts', 'roster', 'cursor', 'review'], 'readwrite');
+    const tx = this.db.transaction(['outbox', 'chain', 'accounts', 'drafts', 'roster', 'cursor', 'review', 'settings'],
+      'readwrite');
     const outbox = tx.objectStore('outbox');
     const drafts = tx.objectStore('drafts');
     const review = tx.objectStore('review');
@@ -388,6 +409,7 @@ export class LocalStore {
       tx.objectStore('cursor').delete(device),
       tx.objectStore('roster').delete(account),
       tx.objectStore('accounts').delete(account),
+      tx.objectStore('settings').delete(`delivery:${device}`),
     ];
     await Promise.all([...done, tx.done]);
   }

@@ -5,7 +5,7 @@ import 'fake-indexeddb/auto';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { signingKeyPair, verifyDeviceAuth } from '../js/crypto/index.js';
+import { signingKeyPair, verifyDeliveryAuth, verifyDeviceAuth } from '../js/crypto/index.js';
 import { openStore } from '../js/db.js';
 import { Revoked, SyncClient, SyncError } from '../js/sync/client.js';
 import { Outbox } from '../js/sync/outbox.js';
@@ -14,6 +14,7 @@ import { b64d, b64e, hex } from '../js/sync/protocol.js';
 const SCHOOL = new Uint8Array(16).fill(7);
 const DEVICE = new Uint8Array(16).fill(9);
 const KEY = signingKeyPair(new Uint8Array(32).fill(3));
+const DELIVERY = signingKeyPair(new Uint8Array(32).fill(4));
 
 /**
  * A fake /sync endpoint: stores envelopes by id (idempotently), and can be told to refuse or drop.
@@ -29,6 +30,8 @@ class FakeServer {
     this.dropNextPut = false;
     /** @type {string | null} */
     this.authError = null;
+    /** @type {Record<string, any>[]} every first frame, in order */
+    this.hellos = [];
     /** @type {FakeSocket | null} */
     this.socket = null;
     /** @type {string[]} envelopes a revoked device handed over */
@@ -75,6 +78,16 @@ class FakeSocket {
     const frame = JSON.parse(text);
     const server = this.server;
     setTimeout(() => {
+      if (frame.type === 'auth' || frame.type === 'deliver') server.hellos.push(frame);
+      if (frame.type === 'deliver') {
+        if (server.authError) {
+          this.reply({ type: 'error', id: frame.id, code: server.authError, detail: 'no' });
+          return;
+        }
+        verifyDeliveryAuth(DELIVERY.publicKey, SCHOOL, b64d(frame.device_id, 'device_id'), this.nonce, b64d(frame.signature, 'signature'));
+        this.reply({ type: 'ready', id: frame.id, school_id: b64e(SCHOOL), user_id: '', device_id: frame.device_id, roles: [], limits: {}, deliver_only: true });
+        return;
+      }
       if (frame.type === 'auth') {
         if (server.authError) {
           this.reply({ type: 'error', id: frame.id, code: server.authError, detail: 'no' });
@@ -276,4 +289,37 @@ test('a backfill names its keys, pages from the beginning, keeps the cursor, and
   assert.deepEqual(notices, ['grants', 'directory']);
   c.close();
   store.close();
+});
+
+test('a delivery connection proves the delivery key, carries no session and sends the outbox', async () => {
+  const server = new FakeServer();
+  const { store, outbox } = await queued(3);
+  const c = new SyncClient('ws://test/sync', outbox, {
+    schoolId: SCHOOL, deviceId: DEVICE, deliverySecretKey: DELIVERY.secretKey, socket: (url) => server.open(url),
+  });
+  const ready = await c.connect();
+  assert.equal(ready.deliver_only, true);
+  assert.deepEqual(server.hellos.map((f) => [f.type, 'token' in f]), [['deliver', false]]);
+  const report = await c.flush();
+  assert.deepEqual([report.sent, await outbox.pendingCount()], [3, 0]);
+  c.close();
+  store.close();
+});
+
+test("a revoked device's delivery connection neither hands over nor wipes: that needs the person", async () => {
+  const server = new FakeServer();
+  server.authError = 'device_revoked';
+  const { store, outbox } = await queued(2);
+  const c = new SyncClient('ws://test/sync', outbox, {
+    schoolId: SCHOOL, deviceId: DEVICE, deliverySecretKey: DELIVERY.secretKey, socket: (url) => server.open(url),
+  });
+  await assert.rejects(c.connect(), (e) => e instanceof SyncError && !(e instanceof Revoked) && e.code === 'device_revoked');
+  assert.deepEqual([server.handedOver.length, await outbox.pendingCount()], [0, 2]);
+  store.close();
+});
+
+test('a client is given a device key or a delivery key, never both', () => {
+  assert.throws(() => new SyncClient('ws://test/sync', /** @type {any} */ (null), {
+    schoolId: SCHOOL, deviceId: DEVICE, deviceSecretKey: KEY.secretKey, deliverySecretKey: DELIVERY.secretKey,
+  }), TypeError);
 });

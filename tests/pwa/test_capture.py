@@ -23,6 +23,7 @@ from crypto import envelope as env
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveSchool, LiveServer
 from tests.pwa._pages import (
     PHONE,
+    TABLET,
     ROOT,
     blobs,
     dump_indexeddb,
@@ -210,3 +211,43 @@ def test_the_server_sends_the_shell_with_a_strict_policy_and_the_pieces_an_insta
     for missing in ("/vendor/../package.json", "/vendor/typescript.js", "/js/../../pyproject.toml"):
         with pytest.raises(urllib.error.HTTPError):
             get(missing)
+
+
+@pytest.mark.browser
+def test_an_entry_logged_offline_on_a_shared_tablet_reaches_the_dsl_with_its_author_locked_out(
+    browser: Browser, live: tuple[LiveServer, LiveSchool]
+) -> None:
+    """Sending never waits for the author (PROTOCOL 3.2): a lunchtime supervisor logs a disclosure with no
+    network and hides the screen; when the tablet is online again, nobody unlocked, the entry leaves over the
+    device's delivery connection and the DSL reads it. Before delivery keys it waited for the next unlock."""
+    server, school = live
+    problems: list[str] = []
+    context = new_context(browser, TABLET)
+    try:
+        page = context.new_page()
+        watch(page, problems)
+        sign_in(page, school)
+        offline_ready(page)
+        page.wait_for_selector("html[data-delivery=ready]", state="attached")  # the delivery key is registered
+
+        context.set_offline(True)
+        page.wait_for_selector("#net-state[data-state=offline]")
+        _log(page, {"pupil": "Ada", "category": "neglect", "search": "negl", "location": "Playground",
+                    "observed": "MARKER-LOCKED said there is never anyone at home after school.",
+                    "child_words": "", "present": "", "marks": []})
+        pending(page, 1)
+        page.click("#privacy-on")  # "Hide screen": the author is locked out
+        page.click("#privacy-off")
+        page.wait_for_selector("#pending-locked:has-text('Sent when online, without unlocking')")
+        shot(page, "tablet-locked-waiting-offline")
+
+        context.set_offline(False)
+        pending(page, 0)  # nobody unlocked: the tablet's delivery connection sent it
+        assert page.is_visible("#unlock-password") or page.is_visible("#people-list")
+        shot(page, "tablet-locked-sent")
+    finally:
+        context.close()
+
+    observed = [e.body["record"]["observed"] for _, e in server.dsl_reads() if e.type == "created"]
+    assert "MARKER-LOCKED said there is never anyone at home after school." in observed
+    assert problems == []

@@ -16,6 +16,7 @@ import { showAuthenticator } from './qr.js';
 import { RecoverScreen } from './recover.js';
 import { Review } from './review.js';
 import { Syncer } from './syncer.js';
+import { delivers } from './delivery.js';
 import { byId, formatAge, formatTime, h, nextPaint, showScreen } from './ui.js';
 
 /** @typedef {import('./people.js').Session} Session */
@@ -136,14 +137,22 @@ async function refreshStatus() {
   const net = byId('net-state', HTMLElement);
   net.textContent = navigator.onLine ? 'Online' : 'Offline';
   net.dataset.state = navigator.onLine ? 'online' : 'offline';
+  /** @type {string[]} */
   const waitingFor = [];
+  /** @type {string[]} */
+  const sendsFor = [];
   for (const account of await store.accounts()) {
     const mine = byDevice.get(hex(account.deviceId));
-    if (mine && account.id !== active?.id) waitingFor.push(`${mine.count} for ${account.displayName || account.login}`);
+    if (!mine || account.id === active?.id) continue;
+    const line = `${mine.count} for ${account.displayName || account.login}`;
+    (await delivers(store, account) ? sendsFor : waitingFor).push(line);
   }
+  const lines = [];  // a colleague's entries leave without them (app/delivery.js), unless their device predates that
+  if (sendsFor.length) lines.push(`${navigator.onLine ? 'Sending' : 'Sent when online, without unlocking'}: ${sendsFor.join(', ')}.`);
+  if (waitingFor.length) lines.push(`Waiting until they unlock: ${waitingFor.join(', ')}.`);
   const locked = byId('pending-locked', HTMLElement);
-  locked.hidden = waitingFor.length === 0;
-  locked.textContent = waitingFor.length ? `Waiting until they unlock: ${waitingFor.join(', ')}.` : '';
+  locked.hidden = lines.length === 0;
+  locked.textContent = lines.join(' ');
   const refusedLine = byId('pending-refused', HTMLElement);
   if (refused) {
     refusedLine.hidden = false;
@@ -344,6 +353,7 @@ async function lock() {
   approvals.close();
   setSession(null);
   session.wipe();
+  void syncer.kick(); // what they queued leaves now, without them (app/delivery.js)
 }
 
 /** @param {Session} session */

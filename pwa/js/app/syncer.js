@@ -11,12 +11,16 @@
 // reader's device backfills every key it holds that its pulls have not covered, and when the server says a
 // grant arrived or the directory has a new version (`grants`, `directory`), the next run refreshes the
 // directory and grants at once, opens what the Casebook held, and backfills what the new keys open.
+//
+// Sending never waits for the author: each run first delivers the outboxes of everyone on this device who
+// is locked out (or everyone, when nobody is unlocked) with the device's delivery key (app/delivery.js).
 
 import { Revoked, SyncClient, SyncError } from '../sync/client.js';
 import { ApiFailure } from '../sync/device.js';
 import { DirectoryRefused } from '../sync/directory.js';
 import { LIMITS } from '../sync/protocol.js';
 import { backfillFields, refusedNames } from '../review/grants.js';
+import { deliverLocked, ensureDeliveryKey } from './delivery.js';
 
 /** @typedef {import('./people.js').Session} Session */
 /** @typedef {import('../db.js').LocalStore} LocalStore */
@@ -104,7 +108,16 @@ export class Syncer {
   async runOnce() {
     const session = this.hooks.active();
     if (this.live && this.live.session !== session) this.stop();
-    if (!session || !navigator.onLine) return;
+    if (!navigator.onLine) return;
+    const delivered = await deliverLocked(this.store, syncUrl(), session?.id ?? null);
+    if (delivered.sent || delivered.duplicates) await this.store.setSetting('last-sync', Date.now());
+    if (!session) return;
+    try {
+      await ensureDeliveryKey(this.store, session);
+      document.documentElement.dataset.delivery = 'ready'; // what this person writes leaves without them
+    } catch (error) {
+      if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error; // offline or refused: next run
+    }
     const notices = this.notices;
     this.notices = new Set();
     const open = this.hooks.casebook?.() ?? null;

@@ -8,7 +8,7 @@
 // beginning open, without moving the stored cursor; the server's `grants` and `directory` messages, which say
 // that what the device can open may have grown, go to `onNotice`.
 
-import { signDeviceAuth } from '../crypto/device.js';
+import { signDeliveryAuth, signDeviceAuth } from '../crypto/device.js';
 import { LIMITS, PROTOCOL_VERSION, RETRYABLE, b64d, b64e, frame, hex, parseServer } from './protocol.js';
 import { failedIndex } from './outbox.js';
 
@@ -65,8 +65,10 @@ export function newReport() {
  * @typedef {object} ClientOptions
  * @property {Uint8Array} schoolId
  * @property {Uint8Array} deviceId
- * @property {Uint8Array} deviceSecretKey 64-byte Ed25519 secret key of this device
- * @property {string} token the session token from sign-in
+ * @property {Uint8Array} [deviceSecretKey] 64-byte Ed25519 secret key of this device
+ * @property {string} [token] the session token from sign-in
+ * @property {Uint8Array} [deliverySecretKey] instead of the two above: this device's 64-byte delivery key, for a
+ *   delivery connection (docs/PROTOCOL.md 3.2) that sends what the outbox holds and may do nothing else
  * @property {number} [batchSize]
  * @property {number} [timeoutMs] how long a request may wait for its reply
  * @property {(url: string) => SocketLike} [socket] how to open a websocket (the browser's by default)
@@ -83,7 +85,7 @@ export class SyncClient {
    * @param {ClientOptions} options
    */
   constructor(url, outbox, {
-    schoolId, deviceId, deviceSecretKey, token, batchSize = 128, timeoutMs = 30_000,
+    schoolId, deviceId, deviceSecretKey, token = '', deliverySecretKey, batchSize = 128, timeoutMs = 30_000,
     socket = (u) => /** @type {SocketLike} */ (/** @type {unknown} */ (new WebSocket(u))), onReceived, onNotice,
   }) {
     this.url = url;
@@ -92,6 +94,8 @@ export class SyncClient {
     this.deviceId = deviceId;
     this.deviceSecretKey = deviceSecretKey;
     this.token = token;
+    this.deliverySecretKey = deliverySecretKey;
+    if (!deviceSecretKey === !deliverySecretKey) throw new TypeError('SyncClient: give a device key or a delivery key');
     this.batchSize = Math.min(batchSize, LIMITS.max_put_envelopes);
     this.timeoutMs = timeoutMs;
     this.openSocket = socket;
@@ -134,14 +138,20 @@ export class SyncClient {
     ws.onerror = () => undefined; // onclose follows
     const challenge = await this.handshakeFrame();
     if (challenge.type !== 'challenge') throw new SyncError('malformed_frame', 'the server did not start with a challenge');
-    const proof = signDeviceAuth(this.deviceSecretKey, this.schoolId, this.deviceId, b64d(challenge.nonce, 'nonce'));
-    ws.send(frame({
-      type: 'auth', id: 'auth', token: this.token, device_id: b64e(this.deviceId), signature: b64e(proof),
-      protocol: PROTOCOL_VERSION,
-    }));
+    const nonce = b64d(challenge.nonce, 'nonce');
+    if (this.deliverySecretKey) {
+      const proof = signDeliveryAuth(this.deliverySecretKey, this.schoolId, this.deviceId, nonce);
+      ws.send(frame({ type: 'deliver', id: 'auth', device_id: b64e(this.deviceId), signature: b64e(proof), protocol: PROTOCOL_VERSION }));
+    } else {
+      const proof = signDeviceAuth(/** @type {Uint8Array} */ (this.deviceSecretKey), this.schoolId, this.deviceId, nonce);
+      ws.send(frame({
+        type: 'auth', id: 'auth', token: this.token, device_id: b64e(this.deviceId), signature: b64e(proof),
+        protocol: PROTOCOL_VERSION,
+      }));
+    }
     const ready = await this.handshakeFrame();
     if (ready.type === 'error') {
-      if (ready.code === 'device_revoked') {
+      if (ready.code === 'device_revoked' && !this.deliverySecretKey) { // a hand-over needs the device key
         this.handedOver = await this.handOver();
         this.close();
         await this.outbox.wipe();
