@@ -21,7 +21,7 @@ from crypto.directory import DirectoryContent, read_directory, widenings
 from crypto.grant import GRANT_BYTES
 from sync import entitlement as rules
 from sync.directory import item_key, items_json
-from sync.protocol import b64d, b64e
+from sync.protocol import ProtocolError, b64d, b64e
 
 from ._body import Body
 from .api import _check_grant, _engine
@@ -294,7 +294,7 @@ async def decline(request: Request) -> Response:
     for n, raw in enumerate(raw_items):
         try:
             items.append(item_from_json(raw, lambda v, name: b64d(v, name)) if isinstance(raw, dict) else None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, ProtocolError):  # a field that is not base64url is invalid like the rest
             items.append(None)
         if items[-1] is None:
             body.errors[f"items[{n}]"] = "invalid"

@@ -341,9 +341,18 @@ export class LocalStore {
     return /** @type {DeliveryRecord | undefined} */ ((await this.db.get('settings', `delivery:${device}`))?.value);
   }
 
-  /** @param {string} device hex @param {DeliveryRecord} record */
-  async setDeliveryKey(device, record) {
-    await this.db.put('settings', { name: `delivery:${device}`, value: record });
+  /**
+   * Keep a device's delivery key, in one transaction with a check that its account is still on this device
+   * (a wipe that ran meanwhile must not be followed by a key of a device that is gone).
+   * @param {string} account hex @param {string} device hex @param {DeliveryRecord} record
+   * @returns {Promise<boolean>} false if the account is not on this device (nothing was written)
+   */
+  async setDeliveryKey(account, device, record) {
+    const tx = this.db.transaction(['accounts', 'settings'], 'readwrite');
+    const here = (await tx.objectStore('accounts').get(account)) !== undefined;
+    if (here) await tx.objectStore('settings').put({ name: `delivery:${device}`, value: record });
+    await tx.done;
+    return here;
   }
 
   // --- the review cache (sealed; pwa/js/review/cache.js) ------------------------------------------

@@ -213,37 +213,49 @@ def test_one_tap_hides_everything_and_locks(browser: Browser, live: tuple[LiveSe
         context.close()
 
 
+def _log_attendance(page: Page, marker: str) -> None:
+    page.fill("#pupil-search", "ada")
+    page.click("#pupil-results button")
+    page.fill("#category-search", "attendance")
+    page.click("#category-results button")
+    page.fill("#observed", f"{marker} arrived at 9:40 looking tired")
+    page.click("#capture-save")
+    page.wait_for_selector("#capture-message.ok")
+
+
 @pytest.mark.browser
-def test_on_a_shared_tablet_entries_wait_for_their_author_and_an_update_keeps_them(
+def test_on_a_shared_tablet_a_locked_authors_entries_leave_with_a_colleague_unlocked_and_an_update_keeps_them(
     browser: Browser, live: tuple[LiveServer, LiveSchool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Sending never waits for the author (PROTOCOL 3.2): lunch-1 logs an entry offline and switches person;
+    when the tablet is online again with lunch-2 unlocked, lunch-1's entry leaves through the device's
+    delivery connection. An update of the app, taken while an entry waits offline, keeps it."""
     server, school = live
     second = server.run(school.school.invite("lunch-2", ["contributor"]))
     assert second.device.user_id
     context = new_context(browser, TABLET)
     try:
         page = context.new_page()
-        sign_in(page, school)
+        sign_in(page, school, "lunch-2")
         offline_ready(page)
+        page.click("#switch-person")
+        sign_in(page, school)  # lunch-1
+        offline_ready(page)
+        page.wait_for_selector("html[data-delivery=ready]", state="attached")
         context.set_offline(True)
         page.wait_for_selector("#net-state[data-state=offline]")
-        page.fill("#pupil-search", "ada")
-        page.click("#pupil-results button")
-        page.fill("#category-search", "attendance")
-        page.click("#category-results button")
-        page.fill("#observed", "SHARED-MARKER arrived at 9:40 looking tired")
-        page.click("#capture-save")
+        _log_attendance(page, "SHARED-MARKER")
         pending(page, 1)
-        page.click("#switch-person")  # lunch-1 is locked: her entry waits for her
-        context.set_offline(False)
-        page.wait_for_selector("#net-state[data-state=online]")
-        page.click("#add-person")
-        page.fill("#sign-in-login", "lunch-2")
-        page.fill("#sign-in-password", PASSWORD_FOR_TESTS)
-        page.click("#sign-in-submit")
+        page.click("#switch-person")  # lunch-1 is locked; lunch-2 unlocks, with no network
+        page.locator("#people-list button", has_text="lunch-2").click()
+        page.fill("#unlock-password", PASSWORD_FOR_TESTS)
+        page.click("#unlock-submit")
         page.wait_for_selector("#screen-capture:not([hidden])")
-        page.wait_for_selector("#pending-locked:has-text('1 for lunch-1')")
-        pending(page, 1)
+        page.wait_for_selector("#pending-locked:has-text('without unlocking: 1 for lunch-1')")
+        shot(page, "tablet-shared-waiting-offline")
+        context.set_offline(False)
+        pending(page, 0)  # lunch-1 is still locked
+        assert page.inner_text("#who") == "lunch-2"
         page.click("#switch-person")
         expect(page.locator("#people-list button")).to_have_count(2)
         shot(page, "tablet-people-shared")
@@ -256,18 +268,25 @@ def test_on_a_shared_tablet_entries_wait_for_their_author_and_an_update_keeps_th
         page.evaluate("navigator.serviceWorker.getRegistration().then(r => r.update())")
         page.wait_for_selector("#update-banner:not([hidden])")
         shot(page, "tablet-update-ready")
-        with page.expect_event("load"):
-            page.click("#update-reload")
-        page.wait_for_selector("html[data-ready=true]")
-        pending(page, 1)
+        context.set_offline(True)
+        page.wait_for_selector("#net-state[data-state=offline]")
         page.locator("#people-list button", has_text="lunch-1").click()
         page.fill("#unlock-password", PASSWORD_FOR_TESTS)
         page.click("#unlock-submit")
         page.wait_for_selector("#screen-capture:not([hidden])")
-        pending(page, 0)
+        _log_attendance(page, "UPDATE-MARKER")
+        pending(page, 1)
+        with page.expect_event("load"):
+            page.click("#update-reload")
+        page.wait_for_selector("html[data-ready=true]")
+        pending(page, 1)
+        context.set_offline(False)
+        pending(page, 0)  # nobody unlocked after the reload: delivered all the same
     finally:
         context.close()
-    assert any(e.body["record"]["observed"].startswith("SHARED-MARKER") for _, e in server.dsl_reads())
+    observed = [e.body["record"]["observed"] for _, e in server.dsl_reads()]
+    assert any(o.startswith("SHARED-MARKER") for o in observed)
+    assert any(o.startswith("UPDATE-MARKER") for o in observed)
 
 
 @pytest.mark.browser

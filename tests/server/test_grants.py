@@ -186,3 +186,12 @@ async def test_bad_input_to_the_grant_and_leaving_routes_gets_a_stable_code_and_
             assert refused.value.code in {"invalid_request", "not_found", "unknown_key", "forbidden"}, (path, body)
     assert await dsl.call("GET", "/api/v1/keyholder/duties") == before
     assert (await dsl.call("GET", "/api/v1/held"))["held"] == []
+
+
+async def test_a_decline_naming_a_user_id_that_is_not_base64url_is_a_400_with_field_errors(school) -> None:
+    """Found by the HTTP fuzz: an item whose ``user_id`` is not base64url was a 500 with a traceback."""
+    with pytest.raises(ApiFailure) as refused:
+        await school.dsl.device.call("POST", "/api/v1/approvals/decline", reason="no",
+                                     items=[{"kind": "role", "user_id": "not base64!", "role": "sen"}])
+    assert (refused.value.status, refused.value.code) == (400, "invalid_request")
+    assert refused.value.error.get("fields") == {"items[0]": "invalid"}

@@ -28,12 +28,12 @@ export async function ensureDeliveryKey(store, session) {
   if (record?.registered) return;
   if (!record) {
     record = { seed: randomBytes(32), registered: false };
-    await store.setDeliveryKey(device, record);
+    if (!(await store.setDeliveryKey(session.id, device, record))) return; // wiped meanwhile (revoked)
   }
   const { publicKey } = signingKeyPair(record.seed);
   await session.device.api.call('POST', '/api/v1/devices/delivery-key', session.device.token ?? null,
     { public_key: b64e(publicKey) });
-  await store.setDeliveryKey(device, { seed: record.seed, registered: true });
+  await store.setDeliveryKey(session.id, device, { seed: record.seed, registered: true });
 }
 
 /**
