@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from crypto.directory import DirectoryContent, SignedDirectory, _sign, directory_signing_key, read_directory
@@ -63,7 +62,7 @@ async def refused(code: str, call) -> ApiFailure:  # type: ignore[no-untyped-def
     except ApiFailure as exc:
         assert exc.code == code, f"{GOT_THROUGH} this wall: refused with {exc.code!r}, not {code!r}: {exc}"
         return exc
-    pytest.fail(f"{GOT_THROUGH}: accepted ({answer})")
+    raise AssertionError(f"{GOT_THROUGH}: accepted ({repr(answer)[:200]})")
 
 
 def keys_of(device, purpose: str) -> set[tuple[bytes, int]]:  # type: ignore[no-untyped-def]
