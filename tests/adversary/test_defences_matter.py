@@ -30,7 +30,7 @@ from sync.keyholder import run_duties
 from tests.adversary import test_hostile_admin as admin
 from tests.adversary import test_hostile_server as hostile
 from tests.adversary import test_stolen_device as stolen
-from tests.adversary._attack import GOT_THROUGH, keys_of, next_version, on, signing_key, HostileServer
+from tests.adversary._attack import GOT_THROUGH, HostileServer, keys_of, next_version, on, signing_key
 from tests.server import test_sessions as server_sessions
 from tests.server import test_sign_in as server_sign_in
 
@@ -160,7 +160,9 @@ def sockets_not_closed_when_sessions_end(monkeypatch) -> None:  # type: ignore[n
 # --- a hostile admin ---------------------------------------------------------------------------------
 
 
-async def test_without_prepare_s_filter_an_admin_makes_itself_a_safeguarding_reader(school, office, monkeypatch) -> None:
+async def test_without_prepare_s_filter_an_admin_makes_itself_a_safeguarding_reader(
+    school, office, monkeypatch
+) -> None:
     signs_whatever_the_server_proposes(monkeypatch)
     await got_through(admin.test_an_admin_adding_safeguarding_to_itself_widens_nothing(school, office))
     await run_duties(school.dsl.device)  # attack 1 to its end: the DSL's device seals the group key to the admin
@@ -168,7 +170,9 @@ async def test_without_prepare_s_filter_an_admin_makes_itself_a_safeguarding_rea
     assert keys_of(office.device, SAFEGUARDING), "the admin should now hold the safeguarding key"
 
 
-async def test_without_prepare_s_filter_the_dsl_device_re_signs_an_admin_s_requests(school, office, monkeypatch) -> None:
+async def test_without_prepare_s_filter_the_dsl_device_re_signs_an_admin_s_requests(
+    school, office, monkeypatch
+) -> None:
     signs_whatever_the_server_proposes(monkeypatch)
     await got_through(admin.test_an_admin_cannot_get_a_dsl_device_to_re_sign_its_requests(school, office))
 
