@@ -31,6 +31,7 @@ from tests.adversary import test_hostile_admin as admin
 from tests.adversary import test_hostile_server as hostile
 from tests.adversary import test_stolen_device as stolen
 from tests.adversary._attack import GOT_THROUGH, HostileServer, keys_of, next_version, on, signing_key
+from tests.server import test_directory as server_directory
 from tests.server import test_sessions as server_sessions
 from tests.server import test_sign_in as server_sign_in
 
@@ -297,3 +298,66 @@ async def test_without_closing_sockets_a_signed_out_session_keeps_its_socket(sch
     sockets_not_closed_when_sessions_end(monkeypatch)
     with pytest.raises(asyncio.TimeoutError):  # nothing closes it: it waits for the frame it was promised
         await server_sessions.test_signing_out_closes_that_sessions_socket_at_once(school)
+
+
+async def test_without_the_conditional_update_one_code_signs_in_twice(school, monkeypatch) -> None:
+    """server/accounts.py:Accounts.second_factor claims the code's 30-second step with a conditional
+    update (``totp_last_step < step``); without that condition every racing sign-in with the code passes."""
+    from sqlalchemy import update
+
+    from server.errors import ApiError
+    from server.models import Account
+
+    async def second_factor(self, conn, account, code):  # type: ignore[no-untyped-def]
+        step = server.accounts._matching_step(account.totp_secret, code or "", account.totp_last_step)
+        if step is None:
+            raise ApiError("sign_in_failed", "the one-time code is not right")
+        await conn.execute(update(Account).where(Account.school_id == account.school_id, Account.id == account.id)
+                           .values(totp_last_step=step))
+
+    monkeypatch.setattr(server.accounts.Accounts, "second_factor", second_factor)
+    with pytest.raises(AssertionError, match=r"200, 200"):
+        await server_sign_in.test_a_code_replayed_by_concurrent_sign_ins_is_accepted_once(school, monkeypatch)
+
+
+async def test_without_the_server_s_transition_check_it_stores_what_no_client_would_take(school, monkeypatch) -> None:
+    """server/api_directory.py:publish_directory runs crypto.directory.check_transition too (the second
+    wall): without it, a version signed with the school key and widened by nobody is no longer refused as
+    ``unapproved_directory`` (only the rows check still stands)."""
+    import server.api_directory
+
+    monkeypatch.setattr(server.api_directory, "check_transition", lambda before, after: set())
+    with pytest.raises(AssertionError, match="unapproved_directory"):
+        await server_directory.test_the_server_takes_only_the_next_version_signed_with_the_key_on_file(school)
+
+
+async def test_without_the_server_s_delivery_wall_an_admin_is_sent_concerns_it_still_cannot_open(
+    school, office, monkeypatch
+) -> None:
+    """server/storage.py:SqlStorage.readable_keys (what the server delivers to whom) widened to every key:
+    the admin is sent every concern's ciphertext, and the first wall still holds: it opens none of them."""
+    from sqlalchemy import select
+
+    from crypto import CryptoError
+    from crypto import envelope as env
+    from server.models import ReaderKey
+    from server.storage import ReadableKeys, SqlStorage
+    from sync.protocol import b64d
+
+    async def readable_keys(self, school_id, user_id):  # type: ignore[no-untyped-def]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(ReaderKey.id, ReaderKey.version).where(ReaderKey.school_id == school_id))
+            keys = frozenset((bytes(k), int(v)) for k, v in rows)
+        return ReadableKeys(user_id, keys, frozenset())
+
+    monkeypatch.setattr(SqlStorage, "readable_keys", readable_keys)
+    await got_through(admin.test_an_admin_reads_the_roster_and_no_concern(school, office))
+    client = await office.connect(school.running)
+    page = await client._request({"type": "pull", "cursor": None, "limit": 500})
+    await client.close()
+    devices = {b64d(d["id"], "id"): b64d(d["public_key"], "pk") for d in office.device.directory["devices"]}
+    assert len(page["items"]) == 2
+    for item in page["items"]:
+        raw = b64d(item["envelope"], "envelope")
+        with pytest.raises(CryptoError):
+            env.open(raw, devices[env.parse(raw).header.author_device], office.device.keyring())

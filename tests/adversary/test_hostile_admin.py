@@ -12,7 +12,7 @@ import pytest
 
 from crypto import BoxKeyPair, GrantInfo, SigningKey, make_grant
 from server.schools import create_school
-from sync.device import SAFEGUARDING, SIGNING_PURPOSE, now_ms, register, sign_in
+from sync.device import ROSTER_SENSITIVE, ROSTER_STAFF, SAFEGUARDING, SIGNING_PURPOSE, now_ms, register, sign_in
 from sync.directory import rotate_signing_key
 from sync.keyholder import run_duties
 from sync.protocol import b64e
@@ -211,3 +211,26 @@ async def test_chosen_user_ids_cannot_write_into_another_school_s_rows(school, o
         code_seen = answer.json().get("error", {}).get("code")
         assert (answer.status_code, code_seen) == (409, "id_taken"), f"{GOT_THROUGH}: {answer.status_code} {code_seen}"
     unchanged(before, await snapshot(school))
+
+
+async def test_an_admin_reads_the_roster_and_no_concern(school, office) -> None:
+    """What an admin may read, by design: the roster (names, classes, and the sensitive fields), nothing of
+    any concern, restricted or not, even about the pupils it sees on the roster."""
+    dsl = school.dsl.device
+    await dsl.found_groups((ROSTER_STAFF, ROSTER_SENSITIVE))
+    await run_duties(dsl)  # every member is owed the roster keys: the admin among them
+    pupil = school.classes["oak"][0]
+    await dsl.publish_roster([(pupil, ROSTER_STAFF, b'{"name": "Fictional Child", "class": "oak"}'),
+                              (pupil, ROSTER_SENSITIVE, b'{"dob": "2018-01-01"}')])
+    dsl.write(school.dsl.outbox, b"fictional: a concern about the child", pupil_ids=[pupil])
+    dsl.write(school.dsl.outbox, b"fictional: a restricted one", pupil_ids=[pupil], restricted=True)
+    await (await school.dsl.connect(school.running)).flush()
+    await office.device.refresh()
+
+    assert await office.device.roster() == {pupil: {"name": "Fictional Child", "class": "oak", "dob": "2018-01-01"}}
+    client = await office.connect(school.running)
+    page = await client._request({"type": "pull", "cursor": None, "limit": 500})
+    await client.close()
+    assert page["items"] == [], f"{GOT_THROUGH}: the admin was sent {len(page['items'])} concern events"
+    assert not set(office.device.reader_keys) - keys_of(office.device, ROSTER_STAFF) - keys_of(
+        office.device, ROSTER_SENSITIVE), f"{GOT_THROUGH}: the admin holds a reader key"
