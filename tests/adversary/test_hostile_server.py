@@ -194,3 +194,30 @@ async def test_duties_the_server_invents_are_never_sealed(school, office) -> Non
     sealed = [g for body in transport.posted("/api/v1/grants") for g in body["grants"]]
     assert not sealed, f"{GOT_THROUGH}: the DSL's device sealed {len(sealed)} keys the server asked for"
     assert len(report.refused) == 2 and report.granted == 0
+
+
+async def test_an_operator_s_second_safeguarding_key_id_freezes_the_directory_and_opens_nothing(school) -> None:
+    """The operator writes into storage: a second ``group:safeguarding`` key id of its own. No keyholder
+    device signs a version listing it (nor any other change meanwhile: the directory is frozen until the
+    row goes, which is availability, not confidentiality), and writers keep sealing to the pinned key."""
+    from sqlalchemy import insert
+
+    from server.models import ReaderKey
+    from server.storage import now_ms
+
+    dsl, teacher = school.dsl.device, school.members["teacher-oak"].device
+    operator_key = BoxKeyPair.generate()
+    async with school.running.services.engine.begin() as conn:
+        await conn.execute(insert(ReaderKey).values(school_id=school.school_id, id=b"\xff" * 16, version=1,
+                                                    purpose=SAFEGUARDING, public_key=operator_key.public,
+                                                    created_ms=now_ms(), current=True))
+    version = dsl.signed_directory.version
+    with pytest.raises(DirectoryRefused) as refused:
+        await run_duties(dsl)
+    assert refused.value.code == "malformed", f"{GOT_THROUGH} this wall: {refused.value}"
+    assert (await dsl.call("GET", "/api/v1/directory"))["version"] == version, f"{GOT_THROUGH}: a version was signed"
+    await teacher.refresh()
+    recipients = teacher.recipients_for([school.classes["oak"][0]], groups=())
+    assert recipients[0] == (env.Recipient(env.RECIPIENT_READER_KEY, *dsl.group_key(SAFEGUARDING)[:2]),
+                             dsl.group_key(SAFEGUARDING)[2])
+    assert all(pk != operator_key.public for _, pk in recipients), f"{GOT_THROUGH}: sealed to the operator's key"
