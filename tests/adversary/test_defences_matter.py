@@ -29,6 +29,7 @@ from sync.device import SAFEGUARDING
 from sync.keyholder import run_duties
 from tests.adversary import test_hostile_admin as admin
 from tests.adversary import test_hostile_server as hostile
+from tests.adversary import test_named_person as named
 from tests.adversary import test_stolen_device as stolen
 from tests.adversary._attack import GOT_THROUGH, HostileServer, keys_of, next_version, on, signing_key
 from tests.server import test_directory as server_directory
@@ -366,3 +367,23 @@ async def test_without_the_server_s_delivery_wall_an_admin_is_sent_concerns_it_s
         raw = b64d(item["envelope"], "envelope")
         with pytest.raises(CryptoError):
             env.open(raw, devices[env.parse(raw).header.author_device], office.device.keyring())
+
+
+async def test_with_a_naming_wall_per_concern_a_person_named_once_is_sent_every_later_version(
+    school, monkeypatch
+) -> None:
+    """server/storage.py:_entry_key_seqs matches an entry key grant by concern and entry key version; match
+    by concern alone, and a person named on version 1 is sent the events of version 2 as well."""
+    from sqlalchemy import select
+
+    import server.storage
+    from server.models import Envelope
+
+    async def by_concern(conn, school_id, entry_keys, low, high):  # type: ignore[no-untyped-def]
+        rows = await conn.execute(select(Envelope.seq).where(
+            Envelope.school_id == school_id, Envelope.concern_id.in_(sorted({c for c, _ in entry_keys})),
+            Envelope.seq > low, Envelope.seq <= high))
+        return {int(r[0]) for r in rows}
+
+    monkeypatch.setattr(server.storage, "_entry_key_seqs", by_concern)
+    await got_through(named.test_a_person_named_on_one_entry_key_version_is_sent_nothing_of_the_next(school))
