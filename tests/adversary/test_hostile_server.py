@@ -85,10 +85,6 @@ async def test_a_swapped_x25519_identity_key_is_refused_and_never_granted_to(sch
                 for a in answer["current"]["accounts"]
             ]
             return {**answer, "current": {**answer["current"], "accounts": accounts}}
-        if request.url.path == "/api/v1/keyholder/duties":  # and the teacher, it says, is owed Oak's keys
-            owed = [{"reader_key_id": b64e(dsl.pupil_key(p)[0]), "version": 1, "member_id": b64e(teacher.user_id)}
-                    for p in school.classes["oak"]]
-            return {**answer, "grants": owed}
         return None
 
     transport = HostileServer(swap, answer=_store_grants)
