@@ -56,6 +56,9 @@ async def test_a_stolen_session_token_opens_nothing_over_http_once_it_ended(scho
     await refused("unauthenticated", teacher.device.call("GET", "/api/v1/grants"))
     await ash.device.call("POST", "/api/v1/sign-out")
     await refused("unauthenticated", ash.device.call("GET", "/api/v1/grants"))
+    lunch = await school.invite("lunch-token", ["contributor"])
+    await school.dsl.device.call("POST", "/api/v1/devices/revoke", device_id=b64e(lunch.device.device_id))
+    await refused("unauthenticated", lunch.device.call("GET", "/api/v1/grants"))
 
 
 async def test_a_stolen_device_hands_over_once_and_the_thief_gets_no_second_channel(school) -> None:
