@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from tests.server.conftest import postgres_url, running, school, school_templates  # noqa: F401  (fixtures)
+from tests.server.conftest import running, school, school_templates  # noqa: F401  (fixtures)
 
 
 @pytest_asyncio.fixture
