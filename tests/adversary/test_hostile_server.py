@@ -64,9 +64,9 @@ async def _served_to(school, device, raw: bytes, links: list[bytes] = (), *, exp
     finally:
         await http.aclose()
     assert duped.signed_directory is held and duped.pinned_signing_pk == pin, f"{GOT_THROUGH}: the held version moved"
-    listed = {(k["id"], k["version"]): k["public_key"] for k in listing(held)["reader_keys"]}
-    for recipient, pk in duped.recipients_for(list(school.pupils[:2]), groups=()):
-        assert listed.get((b64e(recipient.id), recipient.version)) == b64e(pk), f"{GOT_THROUGH}: sealed to {pk!r}"
+    current = {(k["id"], k["version"]): k["public_key"] for k in listing(held)["reader_keys"] if k["current"]}
+    for recipient, pk in duped.recipients_for(list(school.pupils[:2]), groups=()):  # each key's newest version
+        assert current.get((b64e(recipient.id), recipient.version)) == b64e(pk), f"{GOT_THROUGH}: sealed to {pk!r}"
     assert not transport.posted("/api/v1/grants") and not transport.posted("/api/v1/directory")
     assert refused.value.code == expect, f"{GOT_THROUGH} this wall: refused with {refused.value}, not {expect!r}"
 
