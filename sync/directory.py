@@ -41,6 +41,7 @@ from crypto.directory import (
     verify_directory,
     widenings,
 )
+from crypto.errors import Malformed
 
 from .protocol import b64d, b64e
 
@@ -223,6 +224,8 @@ def prepare(school_id: bytes, current: dict, held: SignedDirectory | None, allow
         raise DirectoryRefused("malformed", f"the server's current state does not read: {exc}") from None
     try:
         check_content(school_id, content)
+    except Malformed as exc:  # it does not hold together (two key ids for a group, say): not a certificate
+        raise DirectoryRefused("malformed", str(exc)) from None
     except CryptoError as exc:
         raise DirectoryRefused("bad_certificate", str(exc)) from None
     if held is None:

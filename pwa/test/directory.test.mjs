@@ -329,6 +329,10 @@ test('a keyholder refuses to sign a device its user did not certify, an unbound 
   swapped.reader_keys[0].public_key = b64e(rnd(32));
   assert.throws(() => prepare(s.schoolId, swapped, held), (e) => e instanceof DirectoryRefused && e.code === 'swapped_key');
   assert.equal(prepare(s.schoolId, s.server.current, held).content.devices.length, 2);
+  const second = structuredClone(s.server.current);  // an operator's row: a second key id for a group
+  const group = /** @type {typeof second.reader_keys[0]} */ (second.reader_keys.find((k) => k.purpose === 'group:safeguarding'));
+  second.reader_keys.push({ ...group, id: b64e(rnd(16)), public_key: b64e(rnd(32)) });
+  assert.throws(() => prepare(s.schoolId, second, held), (e) => e instanceof DirectoryRefused && e.code === 'malformed');
 });
 
 test('prepare leaves out a new account with what depends on it, and refuses new identity keys for one listed', async () => {

@@ -15,7 +15,7 @@
 // rotation. Every other widening stays out, waiting, and is returned as `pending` for the Approvals page.
 
 import {
-  CryptoError, SIGNING_PURPOSE, checkContent, checkUnchanged, directorySigningKey, encodeContent, fingerprint,
+  CryptoError, Malformed, SIGNING_PURPOSE, checkContent, checkUnchanged, directorySigningKey, encodeContent, fingerprint,
   itemHex, itemJson, signApproval, signDirectory, verifyDirectory, widenings,
 } from '../crypto/index.js';
 import { b64d, b64e, hex } from './protocol.js';
@@ -244,6 +244,8 @@ export function prepare(schoolId, current, held, allowed = []) {
   try {
     checkContent(schoolId, content);
   } catch (e) {
+    // content that does not hold together (two key ids for a group, say) is not a certificate's fault
+    if (e instanceof Malformed) throw new DirectoryRefused('malformed', e.message);
     if (e instanceof CryptoError) throw new DirectoryRefused('bad_certificate', e.message);
     throw e;
   }
