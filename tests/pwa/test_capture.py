@@ -23,8 +23,8 @@ from crypto import envelope as env
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveSchool, LiveServer
 from tests.pwa._pages import (
     PHONE,
-    TABLET,
     ROOT,
+    TABLET,
     blobs,
     dump_indexeddb,
     new_context,

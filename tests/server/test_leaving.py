@@ -237,7 +237,8 @@ async def test_a_revoked_device_may_only_hand_over_and_only_with_a_good_proof(sc
             return replies
 
     junk = frame({"type": "put", "id": "p", "envelopes": [b64e(pending.body)]})
-    bad = frame({"type": "hand_over", "id": "h", "envelopes": [b64e(pending.body[:-1] + bytes([pending.body[-1] ^ 1]))]})
+    tampered = pending.body[:-1] + bytes([pending.body[-1] ^ 1])
+    bad = frame({"type": "hand_over", "id": "h", "envelopes": [b64e(tampered)]})
     good = frame({"type": "hand_over", "id": "h", "envelopes": [b64e(pending.body)]})
 
     with pytest.raises(Exception):  # noqa: B017 (closed at once: no hand-over without the device's proof)
