@@ -110,6 +110,16 @@ class Vault:
             raise Locked("this vault has no identity-slot wrap")
         self._key = unwrap_data_key(wrap, identity_wrap_key(identity_x25519_sk), SLOT_IDENTITY, *self._ids)
 
+    def open_after_sign_in(self, kek: SecretKey, identity_x25519_sk: bytes) -> None:
+        """After signing in (the bundle gave the identity keys): open with the password's KEK, or, if the
+        password changed on another device or was recovered, with the identity keys, then rewrap the data key
+        under this password's KEK."""
+        try:
+            self.unlock(kek)
+        except DecryptionFailed:
+            self.unlock_with_identity(identity_x25519_sk)
+            self.rewrap(kek)
+
     def stage(self, new_kek: SecretKey) -> None:
         """Write the data key wrapped under a new password's KEK beside the current wrap (step one)."""
         with _Transaction(self._db):

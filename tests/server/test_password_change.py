@@ -183,3 +183,29 @@ async def test_drafts_queued_entries_and_unsent_audit_survive_a_change_and_a_rec
     finally:
         await client.close()
     assert member.outbox.pending_count() == 0  # acknowledged: the queued entry reached the server
+
+
+async def test_another_device_of_the_person_keeps_its_records_after_a_change_made_elsewhere(school, tmp_path) -> None:
+    """The person changes the password on one device; the other, signing in with the new password, opens its
+    data key with the identity keys the bundle gives, rewraps it, and loses nothing."""
+    hal = await school.invite("hal-contributor", ["contributor"])
+    tablet = await sign_in(school.http, school.school_id, "hal-contributor", PASSWORD)
+    params = KdfParams.decode((await _account(school, tablet.user_id)).kdf_params)
+    vault = _vault(tmp_path, tablet, "tablet")
+    vault.create(derive_account(PASSWORD, params).kek, bytes(tablet.identity.box))
+    vault.put("draft", bytes(16), b"fictional: written on the tablet")
+    vault.close()
+    await hal.device.change_password(PASSWORD, CHANGED)
+    again = await sign_in(school.http, school.school_id, "hal-contributor", CHANGED, device=tablet)
+    new_kek = derive_account(CHANGED, KdfParams.decode((await _account(school, tablet.user_id)).kdf_params)).kek
+    reopened = _vault(tmp_path, tablet, "tablet")
+    with pytest.raises(DecryptionFailed):
+        reopened.unlock(new_kek)  # the tablet's wrap is still under the old password
+    reopened.open_after_sign_in(new_kek, bytes(again.identity.box))
+    assert reopened.get("draft", bytes(16)) == b"fictional: written on the tablet"
+    reopened.close()
+    final = _vault(tmp_path, tablet, "tablet")
+    final.unlock(new_kek)  # rewrapped: the new password opens it directly now
+    with pytest.raises(DecryptionFailed):
+        final.lock()
+        final.unlock(derive_account(PASSWORD, params).kek)
