@@ -1,7 +1,7 @@
 """A password change and a recovery in the staff PWA keep what the device holds: Debian's Chromium (through
 Playwright) against a real Cairn server.
 
-A supervisor logs a concern that cannot leave yet (the sync socket is held shut) and leaves a half-written
+A supervisor logs a concern offline (and, back online, the sync socket is held shut, so it waits) and leaves a half-written
 draft; changes the password on the Password page; unlocks with the new one (the old one no longer opens the
 device); then forgets it and sets another with the recovery key on the same device. The draft is back each
 time, the entry still waits, and once the socket opens it reaches the DSL: the device's data key was only
@@ -85,7 +85,12 @@ def test_a_draft_and_a_queued_entry_survive_a_password_change_and_a_recovery(
         watch(page, problems)
         sign_in(page, school, LOGIN)
         offline_ready(page)
+        context.set_offline(True)  # logged with no network: it waits in the outbox
+        page.wait_for_selector("#net-state[data-state=offline]")
         _log(page, CONCERNS[0])
+        pending(page, 1)
+        context.set_offline(False)  # back online, but the sync socket stays shut: the entry keeps waiting
+        page.wait_for_selector("#net-state[data-state=online]")
         pending(page, 1)
         page.fill("#observed", DRAFT)
         page.click("#lock-now")  # the draft is sealed, under the data key
