@@ -46,10 +46,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
         yield server, school
 
 
-async def _supervisor(school: LiveSchool) -> str:
+async def _supervisor(school: LiveSchool, login: str = LOGIN) -> str:
     """A contributor who holds the staff roster key, registered here so that the test keeps the recovery key."""
     s, dsl = school.school, school.school.dsl.device
-    code = (await dsl.call("POST", "/api/v1/admin/invitations", login=LOGIN, display_name="Fictional Supply Supervisor",
+    code = (await dsl.call("POST", "/api/v1/admin/invitations", login=login, display_name="Fictional Supply Supervisor",
                            roles=["contributor"]))["code"]
     registration, device = await register(s.http, s.school_id, code, PASSWORD_FOR_TESTS)
     await dsl.approve({i for i in await dsl.pending() if device.user_id in i[1:3]})
@@ -156,3 +156,50 @@ def test_a_draft_and_a_queued_entry_survive_a_password_change_and_a_recovery(
         context.close()
     # the one refusal, the wrong current password, is the only error the browser saw
     assert problems == ["console: Failed to load resource: the server responded with a status of 403 (Forbidden)"]
+
+
+@pytest.mark.browser
+def test_another_device_keeps_its_draft_when_its_person_signs_in_after_a_change_made_elsewhere(
+    browser: Browser, live: tuple[LiveServer, LiveSchool]
+) -> None:
+    """The tablet's wrap is under the old password; signing in there with the new one opens the data key with
+    the identity keys from the server's bundle (PROTOCOL 2.8), rewraps it, and the draft is back."""
+    server, school = live
+    login, draft = "relief-supervisor", "MARKER-TABLET-DRAFT written on the other device"
+    server.run(_supervisor(school, login))
+    problems: list[str] = []
+    phone, tablet = new_context(browser, PHONE), new_context(browser, PHONE)
+    try:
+        there = tablet.new_page()
+        watch(there, problems)
+        sign_in(there, school, login)
+        there.fill("#observed", draft)
+        there.click("#lock-now")  # sealed under the tablet's data key
+        there.wait_for_selector("#screen-unlock:not([hidden])")
+
+        here = phone.new_page()
+        watch(here, problems)
+        sign_in(here, school, login)
+        here.click("#nav-password")
+        here.fill("#password-old", PASSWORD_FOR_TESTS)
+        here.fill("#password-new", CHANGED)
+        here.fill("#password-again", CHANGED)
+        here.click("#password-submit")
+        here.wait_for_selector("#password-form[data-state=done]")
+
+        there.click("#unlock-cancel")
+        there.click("#add-person")
+        there.fill("#sign-in-login", login)
+        there.fill("#sign-in-password", CHANGED)
+        there.click("#sign-in-submit")
+        there.wait_for_selector("#screen-capture:not([hidden])")
+        assert there.input_value("#observed") == draft
+        there.click("#lock-now")
+        there.wait_for_selector("#screen-unlock:not([hidden])")
+        _unlock_with(there, CHANGED)  # rewrapped: the new password opens the tablet offline now
+        there.wait_for_selector("#screen-capture:not([hidden])")
+        assert there.input_value("#observed") == draft
+    finally:
+        phone.close()
+        tablet.close()
+    assert problems == []
