@@ -1,11 +1,11 @@
 """A password change and a recovery in the staff PWA keep what the device holds: Debian's Chromium (through
 Playwright) against a real Cairn server.
 
-A supervisor logs a concern offline (and, back online, the sync socket is held shut, so it waits) and leaves
-a half-written draft; changes the password on the Password page; unlocks with the new one (the old one no longer opens the
-device); then forgets it and sets another with the recovery key on the same device. The draft is back each
-time, the entry still waits, and once the socket opens it reaches the DSL: the device's data key was only
-rewrapped (docs/PROTOCOL.md 2.8), never lost with the password.
+A supervisor logs a concern offline (and, back online, the sync socket is held shut, so it waits) and
+leaves a half-written draft; changes the password on the Password page; unlocks with the new one (the old
+one no longer opens the device); then forgets it and sets another with the recovery key on the same device.
+The draft is back each time, the entry still waits, and once the socket opens it reaches the DSL: the
+device's data key was only rewrapped (docs/PROTOCOL.md 2.8), never lost with the password.
 """
 
 from __future__ import annotations
