@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import pytest
 
@@ -83,6 +84,9 @@ def test_a_draft_and_a_queued_entry_survive_a_password_change_and_a_recovery(
     try:
         page = context.new_page()
         watch(page, problems)
+        refused: list[tuple[str, str, int]] = []
+        page.on("response", lambda r: refused.append((r.request.method, urlparse(r.url).path, r.status))
+                if r.status >= 400 else None)
         sign_in(page, school, LOGIN)
         offline_ready(page)
         context.set_offline(True)  # logged with no network: it waits in the outbox
@@ -154,8 +158,10 @@ def test_a_draft_and_a_queued_entry_survive_a_password_change_and_a_recovery(
         assert any(CONCERNS[0]["observed"] in str(event.body) for _, event in server.dsl_reads())
     finally:
         context.close()
-    # the one refusal, the wrong current password, is the only error the browser saw
-    assert problems == ["console: Failed to load resource: the server responded with a status of 403 (Forbidden)"]
+    # The one refusal the app earns is the wrong current password. A read the syncer had in flight for the
+    # session the recovery ended may come back 401 (the app ignores it); nothing else may fail.
+    assert [r for r in refused if not (r[0] == "GET" and r[2] == 401)] == [("POST", "/api/v1/account/password", 403)]
+    assert [p for p in problems if "Failed to load resource" not in p] == []
 
 
 @pytest.mark.browser
