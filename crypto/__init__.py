@@ -34,14 +34,27 @@ from .errors import (
 from .grant import GrantInfo, make_grant, open_grant, read_grant, verify_grant
 from .identity import sign_identity_binding, verify_identity_binding
 from .keys import BoxKeyPair, SecretKey, SigningKey
-from .local import local_key, open_local, seal_local
+from .local import (
+    SLOT_IDENTITY,
+    identity_wrap_key,
+    local_key,
+    new_data_key,
+    open_legacy_local,
+    open_local,
+    password_wrap_key,
+    seal_local,
+    unwrap_data_key,
+    wrap_data_key,
+)
 from .recovery import (
     format_recovery_key,
     generate_recovery_key,
     parse_recovery_key,
     recovery_auth_key,
     recovery_kek,
+    sign_password_change,
     sign_recovery_proof,
+    verify_password_change,
     verify_recovery_proof,
 )
 from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry, verify_roster_entry
@@ -105,9 +118,18 @@ __all__ = [
     "recovery_kek",
     "sign_recovery_proof",
     "verify_recovery_proof",
+    "SLOT_IDENTITY",
+    "identity_wrap_key",
     "local_key",
+    "new_data_key",
+    "open_legacy_local",
     "open_local",
+    "password_wrap_key",
     "seal_local",
+    "unwrap_data_key",
+    "wrap_data_key",
+    "sign_password_change",
+    "verify_password_change",
     "RosterEntry",
     "open_roster_entry",
     "pupil_id_for",

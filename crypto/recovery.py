@@ -20,6 +20,8 @@ __all__ = [
     "recovery_auth_key",
     "sign_recovery_proof",
     "verify_recovery_proof",
+    "sign_password_change",
+    "verify_password_change",
 ]
 
 SECRET_BYTES = 20
@@ -88,10 +90,11 @@ def _checked(secret: bytes) -> bytes:
 
 
 def _proof_message(
-    school_id: bytes, user_id: bytes, challenge: bytes, kdf_params: bytes, login_pk: bytes, bundle: bytes
+    school_id: bytes, user_id: bytes, challenge: bytes, kdf_params: bytes, login_pk: bytes, bundle: bytes,
+    label: str = "cairn/v1/recovery/proof",
 ) -> bytes:
     return (
-        Writer().raw(p.ctx("cairn/v1/recovery/proof")).id(school_id, "school id").id(user_id, "user id")
+        Writer().raw(p.ctx(label)).id(school_id, "school id").id(user_id, "user id")
         .fixed(challenge, CHALLENGE_BYTES, "challenge").fixed(kdf_params, PARAMS_BYTES, "KDF parameters")
         .fixed(login_pk, 32, "login public key").fixed(bundle, BUNDLE_BYTES, "sealed bundle").getvalue()
     )
@@ -127,3 +130,38 @@ def verify_recovery_proof(
     except ValueError as exc:
         raise Malformed(f"verifying recovery proof: {exc}") from None
     p.verify(auth_public, message, signature, "verifying recovery proof")
+
+
+def sign_password_change(
+    old_login: SigningKey,
+    school_id: bytes,
+    user_id: bytes,
+    challenge: bytes,
+    kdf_params: bytes,
+    login_pk: bytes,
+    bundle: bytes,
+) -> bytes:
+    """The password-change proof (docs/PROTOCOL.md 2.9): the *old* login key signs the server's fresh
+    challenge and the new password material, laid out as the recovery proof under its own context."""
+    return old_login.sign(_proof_message(school_id, user_id, challenge, kdf_params, login_pk, bundle, _CHANGE))
+
+
+def verify_password_change(
+    old_login_public: bytes,
+    school_id: bytes,
+    user_id: bytes,
+    challenge: bytes,
+    kdf_params: bytes,
+    login_pk: bytes,
+    bundle: bytes,
+    signature: bytes,
+) -> None:
+    """Raise BadSignature unless ``signature`` is the old login key's proof over exactly these bytes."""
+    try:
+        message = _proof_message(school_id, user_id, challenge, kdf_params, login_pk, bundle, _CHANGE)
+    except ValueError as exc:
+        raise Malformed(f"verifying password change proof: {exc}") from None
+    p.verify(old_login_public, message, signature, "verifying password change proof")
+
+
+_CHANGE = "cairn/v1/account/password-change"

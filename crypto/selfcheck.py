@@ -44,13 +44,25 @@ from .errors import CryptoError
 from .grant import GrantInfo, make_grant, open_grant
 from .identity import sign_identity_binding, verify_identity_binding
 from .keys import BoxKeyPair, SecretKey, SigningKey
-from .local import local_key, open_local, seal_local
+from .local import (
+    SLOT_PASSWORD,
+    identity_wrap_key,
+    local_key,
+    open_legacy_local,
+    open_local,
+    password_wrap_key,
+    seal_local,
+    unwrap_data_key,
+    wrap_data_key,
+)
 from .recovery import (
     format_recovery_key,
     parse_recovery_key,
     recovery_auth_key,
     recovery_kek,
+    sign_password_change,
     sign_recovery_proof,
+    verify_password_change,
     verify_recovery_proof,
 )
 from .roster import RosterEntry, open_roster_entry, pupil_id_for, seal_roster_entry
@@ -267,15 +279,44 @@ def _roster(i: _In, out: Mapping[str, Any]) -> None:
 
 
 def _local(i: _In, out: Mapping[str, Any]) -> None:
-    key = local_key(SecretKey(i.b("kek")))
     args = (i.b("school_id"), i.b("user_id"), i.s("kind"), i.b("record_id"))
-    if out:
-        _same("local key", bytes(key).hex(), out["local_key"])
-        with inject(i.random()):
-            _same("sealed", seal_local(key, *args, i.b("plaintext")).hex(), i.s("sealed"))
-    opened = open_local(key, *args, i.b("sealed"))
+    if "kek" in i.raw:  # version 1, opened once with the old derivation
+        key = local_key(SecretKey(i.b("kek")))
+        if out:
+            _same("local key", bytes(key).hex(), out["local_key"])
+        opened = open_legacy_local(key, *args, i.b("sealed"))
+    else:
+        key = SecretKey(i.b("data_key"))
+        if out:
+            with inject(i.random()):
+                _same("sealed", seal_local(key, *args, i.b("plaintext")).hex(), i.s("sealed"))
+        opened = open_local(key, *args, i.b("sealed"))
     if out:
         _same("plaintext", opened.hex(), out["plaintext"])
+
+
+def _local_wrap(i: _In, out: Mapping[str, Any]) -> None:
+    slot = i.n("slot")
+    key = password_wrap_key(SecretKey(i.b("kek"))) if slot == SLOT_PASSWORD else identity_wrap_key(
+        i.b("identity_x25519_sk"))
+    ids = (i.b("school_id"), i.b("user_id"), i.b("device_id"))
+    if out:
+        _same("wrap key", bytes(key).hex(), out["wrap_key"])
+        with inject(i.random()):
+            _same("wrap", wrap_data_key(SecretKey(i.b("data_key")), key, slot, *ids).hex(), i.s("wrap"))
+    opened = unwrap_data_key(i.b("wrap"), key, slot, *ids)
+    if out:
+        _same("data key", bytes(opened).hex(), out["data_key"])
+
+
+def _password_change(i: _In, out: Mapping[str, Any]) -> None:
+    old = SigningKey(i.b("old_login_seed"))
+    fields = [i.b(f) for f in ("school_id", "user_id", "challenge", "kdf_params", "login_pk", "bundle")]
+    if out:
+        _same("old login key", old.public.hex(), out["old_login_pk"])
+        _same("signature", sign_password_change(old, *fields).hex(), out["signature"])
+    signature = bytes.fromhex(out["signature"]) if out else i.b("signature")
+    verify_password_change(old.public, *fields, signature)
 
 
 def _recovery_proof(i: _In, out: Mapping[str, Any]) -> None:
@@ -365,6 +406,8 @@ _CHECKS: dict[str, Callable[[_In, Mapping[str, Any]], None]] = {
     "padding": _padding,
     "roster": _roster,
     "local": _local,
+    "local_wrap": _local_wrap,
+    "password_change": _password_change,
     "directory": _directory,
     "approval": _approval,
     "identity_binding": _identity_binding,

@@ -159,7 +159,7 @@ class Attempt:
     for a reason that is not a failed proof (``settle``). A failed proof leaves its row: that is the count.
     """
 
-    FAILURES = frozenset({"sign_in_failed", "totp_required", "recovery_failed"})
+    FAILURES = frozenset({"sign_in_failed", "totp_required", "recovery_failed", "password_change_failed"})
 
     def __init__(self, engine: AsyncEngine, attempt_id: int) -> None:
         self.engine, self.id = engine, attempt_id

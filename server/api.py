@@ -29,7 +29,7 @@ from crypto.grant import GRANT_BYTES
 from sync import entitlement as rules
 from sync.protocol import b64e
 
-from . import api_directory, api_recovery, api_review, api_staff
+from . import api_directory, api_password, api_recovery, api_review, api_staff
 from ._body import Body, plain_text
 from ._staff_csv import StaffCsvError, StaffRow
 from .accounts import Principal, hash_token, id_free, needs_second_factor, totp_uri
@@ -631,7 +631,7 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("/api/v1/admin/classes", "POST", add_classes, ("admin",)),
 ]
 
-ROUTES += api_staff.ROUTES + api_recovery.ROUTES
+ROUTES += api_staff.ROUTES + api_recovery.ROUTES + api_password.ROUTES
 ROUTES += api_directory.ROUTES
 ROUTES += api_review.ROUTES
 

@@ -32,6 +32,7 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_invitation": (400, "the invitation code is unknown, used or expired"),
     "invalid_staff_csv": (400, "the staff file is refused, nothing was imported: fields name each line and column"),
     "recovery_failed": (401, "the recovery proof does not verify, or the recovery challenge is unknown or expired"),
+    "password_change_failed": (403, "the old password or the one-time code is not right, or the challenge expired"),
     "invalid_grant": (400, "the grant does not parse, is not signed by the granter, or its granter holds no such key"),
     "unknown_key": (400, "the reader key is not listed for this school"),
     "invalid_directory": (400, "the signed directory does not parse, its signature fails, or it names another school"),

@@ -46,6 +46,7 @@ from crypto import (
     seal_roster_entry,
     sign_challenge,
     sign_identity_binding,
+    sign_password_change,
 )
 from crypto import envelope as env
 from crypto.approval import Item
@@ -55,6 +56,7 @@ from crypto.roster import roster_entry_author
 from . import directory as signed
 from .outbox import ChainState, Outbox
 from .protocol import b64d, b64e
+from .vault import Vault
 
 __all__ = ["ApiFailure", "EnrolmentRequired", "Registration", "Device", "register", "sign_in", "uuid7", "now_ms"]
 
@@ -247,6 +249,52 @@ class Device:
     def fingerprint(self) -> str | None:
         """The pinned school signing key as people compare it (six groups of four characters)."""
         return signed.fingerprint_of(self.school_id, self.pinned_signing_pk)
+
+    async def change_password(
+        self,
+        old_password: str,
+        new_password: str,
+        *,
+        totp_secret: str | None = None,
+        totp: str | None = None,
+        vault: Vault | None = None,
+    ) -> None:
+        """Change the account's password (docs/PROTOCOL.md 2.9, 10.1): the old login key signs the new
+        material over a fresh challenge; the identity, its grants and the recovery key stay. With ``vault``
+        (this device's sealed records) the data key is rewrapped under the new password: staged before the
+        request, committed after it, dropped if the server refuses, so every record opens afterwards and a
+        lost answer leaves a store that opens with either password. Every other session of the account ends."""
+        start = await self.call("POST", "/api/v1/account/password/start")
+        old = derive_account(old_password, KdfParams.decode(b64d(start["kdf_params"], "kdf_params")))
+        params = KdfParams.new()
+        new = derive_account(new_password, params)
+        encoded = params.encode()
+        bundle = seal_bundle(self.identity, new.kek, SLOT_PASSWORD, self.school_id, self.user_id)
+        proof = sign_password_change(
+            old.login, self.school_id, self.user_id, b64d(start["nonce"], "nonce"), encoded, new.login.public, bundle
+        )
+        if vault is not None:
+            if not vault.unlocked:
+                vault.unlock(old.kek)
+            vault.stage(new.kek)
+        body: dict[str, object] = {
+            "challenge_id": start["challenge_id"],
+            "signature": b64e(proof),
+            "kdf_params": b64e(encoded),
+            "login_pk": b64e(new.login.public),
+            "bundle": b64e(bundle),
+        }
+        code = totp or (pyotp.TOTP(totp_secret).now() if totp_secret else None)
+        if code:
+            body["totp"] = code
+        try:
+            await self.call("POST", "/api/v1/account/password", **body)
+        except ApiFailure:
+            if vault is not None:
+                vault.discard_staged()  # refused: nothing changed on the server either
+            raise
+        if vault is not None:
+            vault.commit()
 
     async def register_delivery_key(self, key: SigningKey | None = None) -> SigningKey:
         """Make (or take) this device's delivery key and register its public half (PROTOCOL 3.2): kept outside

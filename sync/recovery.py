@@ -28,8 +28,9 @@ from crypto import (
     sign_recovery_proof,
 )
 
-from .device import Device, _call, now_ms
+from .device import ApiFailure, Device, _call, now_ms
 from .protocol import b64d, b64e
+from .vault import Vault
 
 __all__ = ["recover"]
 
@@ -43,8 +44,12 @@ async def recover(
     *,
     totp_secret: str | None = None,
     totp: str | None = None,
+    vault: Vault | None = None,
 ) -> Device:
-    """Set a new password with the recovery key (as printed or typed back) and sign in as a new device.
+    """Set a new password with the recovery key (as printed or typed back) and sign in: as a new device, or,
+    with ``vault`` (this device's sealed records, which hold its device key as kind ``device-key``), as the
+    same device, whose data key the identity keys open again (PROTOCOL 2.8) and which is rewrapped under
+    the new password, so every draft and unsent record still opens.
 
     A typo in the key raises ``Malformed`` before anything is sent; a key that does not open this account's
     recovery bundle raises ``DecryptionFailed`` (the server then learns nothing but the login asked for)."""
@@ -63,6 +68,15 @@ async def recover(
         recovery_auth_key(secret), school_id, user_id, nonce, encoded, account.login.public, bundle
     )
     device_id, device_key = os.urandom(16), SigningKey.generate()
+    if vault is not None:
+        if vault.user_id != user_id or vault.school_id != school_id:
+            raise ValueError("this vault belongs to another account")
+        vault.unlock_with_identity(bytes(identity.box))
+        seed = vault.get("device-key", vault.device_id)
+        if seed is None:
+            raise ValueError("this vault holds no device key: recover as a new device")
+        device_id, device_key = vault.device_id, SigningKey(seed)
+        vault.stage(account.kek)
     body: dict[str, object] = {
         "challenge_id": start["challenge_id"],
         "signature": b64e(proof),
@@ -74,9 +88,18 @@ async def recover(
     }
     if totp_secret or totp:
         body["totp"] = totp or pyotp.TOTP(totp_secret or "").now()
-    finish = await _call(http, "POST", "/api/v1/recover/finish", **body)
+    try:
+        finish = await _call(http, "POST", "/api/v1/recover/finish", **body)
+    except ApiFailure:
+        if vault is not None:
+            vault.discard_staged()  # refused: the old wrap stays
+        raise
+    if vault is not None:
+        vault.commit()
     device = Device(http, school_id, user_id, login, identity, device_id, device_key, set(finish["roles"]))
     device.token = finish["token"]
-    cert = make_device_cert(identity.signing, DeviceCert(school_id, user_id, device_id, device_key.public, now_ms()))
-    await _call(http, "POST", "/api/v1/devices/certify", finish["token"], cert=b64e(cert))
+    if not finish["device_known"]:
+        made = DeviceCert(school_id, user_id, device_id, device_key.public, now_ms())
+        cert = make_device_cert(identity.signing, made)
+        await _call(http, "POST", "/api/v1/devices/certify", finish["token"], cert=b64e(cert))
     return device

@@ -43,9 +43,17 @@ export const DB_VERSION = 2;
  * @property {number} addedMs
  * @property {number} lastUsedMs
  * @property {Record<string, Uint8Array>} sealed local-sealed records by kind: identity, device-key, session, directory
+ * @property {DataKeyWraps} [wraps] this device's data key for this person, wrapped (docs/PROTOCOL.md 2.8); a
+ *   record without it is of local format version 1, re-sealed at its next unlock (section 12)
  * @property {string} [schoolName] the school's name as the server last gave it (printed headings)
  * @property {Uint8Array} [pinnedSigningPk] the school signing key pinned at this person's first sign-in here
  *   (public; docs/PROTOCOL.md 13)
+ */
+/**
+ * The data key's wraps: `password` under the password's KEK, `identity` under the X25519 identity key, and,
+ * while a password change waits for the server's answer, `staged` under the new password's KEK (whose KDF
+ * parameters are `stagedKdfParams`). Ciphertext only.
+ * @typedef {{password: Uint8Array, identity: Uint8Array, staged?: Uint8Array, stagedKdfParams?: Uint8Array}} DataKeyWraps
  */
 /** @typedef {{id: string, account: string, updatedMs: number, sealed: Uint8Array}} DraftRecord */
 /** @typedef {{account: string, updatedMs: number, sealed: Uint8Array}} RosterRecord */
@@ -294,6 +302,57 @@ export class LocalStore {
     const record = await tx.store.get(id);
     if (record) await tx.store.put({ ...record, ...fields, sealed: { ...record.sealed, ...sealed } });
     await tx.done;
+  }
+
+  /**
+   * Re-seal every local record of one account, in one transaction, so that a crash leaves all of them as
+   * they were or all re-sealed: a version 1 store opened once with the old key (docs/PROTOCOL.md 12).
+   * `reseal(where, key, sealed)` is synchronous (the transaction stays open) and returns the new sealed
+   * bytes, or null to drop a record that is only a cache; `where` is `account:<kind>`, `draft`, `roster`
+   * or `review`, `key` the record's key in its store. `fields` are set on the account record with it.
+   * @param {string} account
+   * @param {(where: string, key: string, sealed: Uint8Array) => Uint8Array | null} reseal
+   * @param {Partial<AccountRecord>} fields
+   */
+  async resealAccount(account, reseal, fields) {
+    const tx = this.db.transaction(['accounts', 'drafts', 'roster', 'review'], 'readwrite');
+    const record = await tx.objectStore('accounts').get(account);
+    if (!record) {
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      throw new Error('This person is not on this device.');
+    }
+    const drafts = await tx.objectStore('drafts').index('account').getAll(IDBKeyRange.only(account));
+    const roster = await tx.objectStore('roster').get(account);
+    const review = await tx.objectStore('review').index('account').getAll(IDBKeyRange.only(account));
+    /** @type {Promise<unknown>[]} */
+    const writes = [];
+    try {
+      /** @type {Record<string, Uint8Array>} */
+      const sealed = {};
+      for (const [kind, bytes] of Object.entries(record.sealed)) {
+        const made = reseal(`account:${kind}`, account, bytes);
+        if (made) sealed[kind] = made;
+      }
+      writes.push(tx.objectStore('accounts').put({ ...record, ...fields, sealed }));
+      for (const draft of drafts) {
+        const made = reseal('draft', draft.id, draft.sealed);
+        writes.push(made ? tx.objectStore('drafts').put({ ...draft, sealed: made }) : tx.objectStore('drafts').delete(draft.id));
+      }
+      if (roster) {
+        const made = reseal('roster', account, roster.sealed);
+        writes.push(made ? tx.objectStore('roster').put({ ...roster, sealed: made }) : tx.objectStore('roster').delete(account));
+      }
+      for (const item of review) {
+        const made = reseal('review', item.key, item.sealed);
+        writes.push(made ? tx.objectStore('review').put({ ...item, sealed: made }) : tx.objectStore('review').delete(item.key));
+      }
+    } catch (error) {
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      throw error;
+    }
+    await Promise.all([...writes, tx.done]);
   }
 
   /** @param {string} account @returns {Promise<DraftRecord[]>} */

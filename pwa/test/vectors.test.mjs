@@ -20,7 +20,8 @@ const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests
 const OTHER_SUITES = new Set(RULE_FOLDERS);
 const CONSTRUCTS = [
   'account', 'challenge', 'bundle', 'recovery', 'recovery_proof', 'device_cert', 'device_auth', 'delivery_auth', 'wrap', 'grant',
-  'entry_grant', 'envelope', 'padding', 'roster', 'local', 'directory', 'approval', 'identity_binding',
+  'entry_grant', 'envelope', 'padding', 'roster', 'local', 'local_wrap', 'password_change', 'directory', 'approval',
+  'identity_binding',
 ];
 
 /**

@@ -13,8 +13,8 @@ VECTORS = Path(__file__).parents[1] / "vectors"
 FILES = sorted(p for p in VECTORS.glob("*/*.json") if p.parent.name not in RULE_FOLDERS)
 CONSTRUCTS = {
     "account", "challenge", "bundle", "recovery", "recovery_proof", "device_cert", "device_auth", "delivery_auth",
-    "wrap", "grant", "entry_grant", "envelope", "padding", "roster", "local", "directory", "approval",
-    "identity_binding",
+    "wrap", "grant", "entry_grant", "envelope", "padding", "roster", "local", "local_wrap", "password_change",
+    "directory", "approval", "identity_binding",
 }
 
 

@@ -139,6 +139,10 @@ def _fields(v: _Values) -> dict[tuple[str, str], dict[str, st.SearchStrategy[Any
             "challenge_id": v.bytes(16), "signature": v.bytes(64), "kdf_params": v.bytes(26),
             "login_pk": v.bytes(32), "bundle": v.bytes(SEALED_BYTES), "totp": totp, "device_id": v.bytes(16),
             "device_pk": v.bytes(32)},
+        ("POST", "/api/v1/account/password/start"): {},
+        ("POST", "/api/v1/account/password"): {
+            "challenge_id": v.bytes(16), "signature": v.bytes(64), "kdf_params": v.bytes(26),
+            "login_pk": v.bytes(32), "bundle": v.bytes(SEALED_BYTES), "totp": totp},
         ("POST", "/api/v1/admin/class-teachers"): {"class_id": v.ids("classes"), "user_id": v.ids("teachers"),
                                                    "reason": v.text("covering")},
         ("POST", "/api/v1/admin/roles"): {"user_id": v.ids("teachers"), "roles": v.roles(), "reason": v.text("SENCo")},

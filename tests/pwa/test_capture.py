@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from crypto import KdfParams, derive_account, local_key, open_local
+from crypto import KdfParams, derive_account, open_local, password_wrap_key, unwrap_data_key
 from crypto import envelope as env
 from tests.pwa._live import PASSWORD_FOR_TESTS, LiveSchool, LiveServer
 from tests.pwa._pages import (
@@ -178,8 +178,10 @@ def test_offline_capture_survives_a_reload_syncs_and_only_the_dsl_can_read_it(
             env.open(blob, school.contributor.device.device_key.public, keyring)
     (account,) = dump["accounts"]
     kek = derive_account(PASSWORD_FOR_TESTS, KdfParams.decode(bytes.fromhex(account["kdfParams"]["hex"]))).kek
-    key = local_key(kek)
     school_id, user_id = bytes.fromhex(account["schoolId"]["hex"]), bytes.fromhex(account["userId"]["hex"])
+    device_id = bytes.fromhex(account["deviceId"]["hex"])
+    key = unwrap_data_key(bytes.fromhex(account["wraps"]["password"]["hex"]), password_wrap_key(kek), 1, school_id,
+                          user_id, device_id)  # the data key, which only the password's wrap gives (PROTOCOL 2.8)
     ids = {"identity": user_id, "directory": user_id, "device-key": bytes.fromhex(account["deviceId"]["hex"]),
            "session": bytes.fromhex(account["deviceId"]["hex"])}
     for kind, sealed in account["sealed"].items():

@@ -11,6 +11,7 @@ import { ApprovalsScreen } from './approvals.js';
 import { Capture } from './capture.js';
 import { DevicesScreen } from './devices.js';
 import { JoinFlow } from './join.js';
+import { PasswordScreen } from './password.js';
 import { WrongPassword, signInHere, unlock } from './people.js';
 import { showAuthenticator } from './qr.js';
 import { RecoverScreen } from './recover.js';
@@ -43,6 +44,7 @@ const review = new Review({
 });
 const admin = new AdminScreen();
 const approvals = new ApprovalsScreen({ back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message) });
+const passwordScreen = new PasswordScreen({ back: () => showScreen('screen-capture') });
 const devices = new DevicesScreen({ back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message) });
 const joining = new JoinFlow({ store, api, started: (session) => start(session) });
 const recovering = new RecoverScreen({ store, api, started: (session) => start(session), back: () => void showSignIn(true) });
@@ -335,6 +337,7 @@ async function start(session) {
   await review.open(session); // the sections this person's roles allow (a reader's Casebook opens here)
   admin.open(session);
   devices.open(session);
+  passwordScreen.open(session);
   approvals.open(session);
   void checkStorage();
   void refreshStatus();
@@ -350,6 +353,7 @@ async function lock() {
   review.close();
   admin.close();
   devices.close();
+  passwordScreen.close();
   approvals.close();
   setSession(null);
   session.wipe();

@@ -2,12 +2,12 @@
 // same identity and so everything the person could read. The screen also says plainly what an admin's reset
 // (without the recovery key) can and cannot bring back.
 
-import { DecryptionFailed, Malformed } from '../crypto/index.js';
+import { DecryptionFailed, Malformed, openLocal } from '../crypto/index.js';
 import { ApiFailure } from '../sync/device.js';
 import { groupSecret, recover } from '../sync/join.js';
 import { b64d, hex, unhex } from '../sync/protocol.js';
 import { passwordStrength } from './join.js';
-import { keepSignedIn } from './people.js';
+import { keepSignedIn, openByIdentity } from './people.js';
 import { showAuthenticator } from './qr.js';
 import { byId, nextPaint, showScreen } from './ui.js';
 
@@ -90,7 +90,9 @@ export class RecoverScreen {
       return false;
     }
     const known = (await this.hooks.store.accounts()).find((a) => a.login === login && hex(a.schoolId) === hex(school));
-    if (known && await this.hooks.store.pendingCount(hex(known.deviceId))) {
+    // A store of local format 2 opens with the identity keys the recovery key gives (docs/PROTOCOL.md 2.8): it
+    // is kept whole. A version 1 store is sealed under the forgotten password alone.
+    if (known && !known.wraps && await this.hooks.store.pendingCount(hex(known.deviceId))) {
       message.textContent = 'Entries written with your old password are still waiting to send from this device. '
         + 'Unlock with your old password first if you can, or ask the safeguarding team for help.';
       return false;
@@ -99,13 +101,28 @@ export class RecoverScreen {
     message.textContent = 'Checking your recovery key and making your new keys…';
     await nextPaint();
     try {
+      /** @type {Uint8Array | null} */
+      let dataKey = null;
       const { device, derived, expiresMs } = await recover(
-        this.hooks.api, school, login, key.value, password.value, { totp: totp.value.trim() || undefined },
+        this.hooks.api, school, login, key.value, password.value, {
+          totp: totp.value.trim() || undefined,
+          keep: (identity) => {
+            dataKey = known ? openByIdentity(known, identity) : null;
+            if (!known || !dataKey) return null;
+            return {
+              deviceId: known.deviceId,
+              deviceSeed: openLocal(dataKey, known.schoolId, known.userId, 'device-key', known.deviceId, known.sealed['device-key']),
+            };
+          },
+        },
       );
-      // What this device kept for the person is sealed under the old password, which is gone: nothing of it
-      // waits to send (checked above), so it is removed, and the new device starts afresh.
-      if (known) await this.hooks.store.wipe(known.id, hex(known.deviceId));
-      const session = await keepSignedIn(this.hooks.store, derived, device, expiresMs, known);
+      // This device keeps its drafts, queued entries and unsent audit entries: the data key is rewrapped
+      // under the new password. Only a version 1 store with nothing waiting (checked above), sealed under
+      // the forgotten password alone, is removed, and the new device starts afresh.
+      if (known && !dataKey && !await this.hooks.store.pendingCount(hex(known.deviceId))) {
+        await this.hooks.store.wipe(known.id, hex(known.deviceId));
+      }
+      const session = await keepSignedIn(this.hooks.store, derived, device, expiresMs, dataKey ? known : null, dataKey);
       for (const input of [key, password, again, totp]) input.value = '';
       message.textContent = '';
       await this.hooks.started(session);

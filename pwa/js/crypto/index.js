@@ -13,7 +13,7 @@ export {
 } from './bundle.js';
 export {
   generateRecoveryKey, formatRecoveryKey, parseRecoveryKey, recoveryKek, recoveryAuthKeyPair,
-  signRecoveryProof, verifyRecoveryProof,
+  signPasswordChange, signRecoveryProof, verifyPasswordChange, verifyRecoveryProof,
 } from './recovery.js';
 export {
   makeDeviceCert, makeDeviceCertBytes, signDeliveryAuth, signDeviceAuth, signingKeyPair, verifyDeliveryAuth,
@@ -36,4 +36,7 @@ export {
 /** seal, open, parse, verify, envelopeHash, paddedSize: `envelope.seal(...)` as in Python. */
 export * as envelope from './envelope.js';
 export { ROSTER_PAD, openRosterEntry, pupilIdFor, rosterEntryAuthor, sealRosterEntry } from './roster.js';
-export { localKey, openLocal, sealLocal } from './local.js';
+export {
+  SLOT_IDENTITY_WRAP, SLOT_PASSWORD_WRAP, identityWrapKey, localKey, newDataKey, openLegacyLocal, openLocal,
+  passwordWrapKey, sealLocal, unwrapDataKey, wrapDataKey,
+} from './local.js';

@@ -123,10 +123,11 @@ export function recoveryAuthKeyPair(secret) {
  * The bytes a recovery proof signs (docs/PROTOCOL.md section 2.6).
  * @param {{schoolId: Uint8Array, userId: Uint8Array, challenge: Uint8Array, kdfParams: Uint8Array,
  *   loginPk: Uint8Array, bundle: Uint8Array}} f
+ * @param {string} [label]
  */
-function proofMessage(f) {
+function proofMessage(f, label = 'cairn/v1/recovery/proof') {
   return new Writer()
-    .bytes(ctx('cairn/v1/recovery/proof'))
+    .bytes(ctx(label))
     .id(f.schoolId, 'schoolId')
     .id(f.userId, 'userId')
     .bytes(f.challenge, 32, 'challenge')
@@ -166,6 +167,42 @@ export function verifyRecoveryProof(authPublicKey, fields, signature) {
   }
   if (!verify(authPublicKey, message, signature)) {
     throw new BadSignature('verifying recovery proof: signature does not match');
+  }
+  return true;
+}
+
+const CHANGE = 'cairn/v1/account/password-change';
+
+/**
+ * The password-change proof (docs/PROTOCOL.md 2.9): the old login key signs the server's fresh challenge
+ * and the new password material, laid out as the recovery proof under its own context. Python:
+ * `sign_password_change`.
+ * @param {Uint8Array} oldLoginSecretKey 64 bytes
+ * @param {{schoolId: Uint8Array, userId: Uint8Array, challenge: Uint8Array, kdfParams: Uint8Array,
+ *   loginPk: Uint8Array, bundle: Uint8Array}} fields
+ * @returns {Uint8Array}
+ */
+export function signPasswordChange(oldLoginSecretKey, fields) {
+  return sign(oldLoginSecretKey, proofMessage(fields, CHANGE));
+}
+
+/**
+ * Check a password-change proof; throws BadSignature if it fails, Malformed if a field has the wrong length.
+ * @param {Uint8Array} oldLoginPublicKey
+ * @param {{schoolId: Uint8Array, userId: Uint8Array, challenge: Uint8Array, kdfParams: Uint8Array,
+ *   loginPk: Uint8Array, bundle: Uint8Array}} fields
+ * @param {Uint8Array} signature
+ * @returns {true}
+ */
+export function verifyPasswordChange(oldLoginPublicKey, fields, signature) {
+  let message;
+  try {
+    message = proofMessage(fields, CHANGE);
+  } catch (e) {
+    throw new Malformed(`verifying password change proof: ${/** @type {Error} */ (e).message}`);
+  }
+  if (!verify(oldLoginPublicKey, message, signature)) {
+    throw new BadSignature('verifying password change proof: signature does not match');
   }
   return true;
 }

@@ -17,7 +17,8 @@ import {
 import { KdfParams, deriveAccount, signChallenge, verifyChallenge } from './account.js';
 import { openBundle, sealBundle } from './bundle.js';
 import {
-  formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek, signRecoveryProof, verifyRecoveryProof,
+  formatRecoveryKey, parseRecoveryKey, recoveryAuthKeyPair, recoveryKek, signPasswordChange, signRecoveryProof,
+  verifyPasswordChange, verifyRecoveryProof,
 } from './recovery.js';
 import {
   makeDeviceCert, signDeliveryAuth, signDeviceAuth, verifyDeliveryAuth, verifyDeviceAuth, verifyDeviceCert,
@@ -26,7 +27,10 @@ import { unwrapKey, wrapKey } from './wrap.js';
 import { makeGrant, openGrant } from './grant.js';
 import { makeEntryGrant, openEntryGrant } from './entry_grant.js';
 import { openRosterEntry, pupilIdFor, sealRosterEntry } from './roster.js';
-import { localKey, openLocal, sealLocal } from './local.js';
+import {
+  SLOT_PASSWORD_WRAP, identityWrapKey, localKey, openLegacyLocal, openLocal, passwordWrapKey, sealLocal,
+  unwrapDataKey, wrapDataKey,
+} from './local.js';
 import {
   directoryHash, directorySigningKey, encodeContent, fingerprint, readDirectory, signDirectory, verifyDirectory,
 } from './directory.js';
@@ -191,15 +195,47 @@ const CHECKS = {
   },
 
   local(i, out) {
-    const key = localKey(b(i.kek));
     /** @type {[Uint8Array, Uint8Array, string, Uint8Array]} */
     const args = [b(i.school_id), b(i.user_id), i.kind, b(i.record_id)];
-    if (out) {
-      same('local key', hex(key), out.local_key);
-      same('sealed', hex(withRandom(i.random, () => sealLocal(key, ...args, b(i.plaintext)))), i.sealed);
+    let opened;
+    if (i.kek !== undefined) { // version 1, opened once with the old derivation
+      const key = localKey(b(i.kek));
+      if (out) same('local key', hex(key), out.local_key);
+      opened = openLegacyLocal(key, ...args, b(i.sealed));
+    } else {
+      const key = b(i.data_key);
+      if (out) same('sealed', hex(withRandom(i.random, () => sealLocal(key, ...args, b(i.plaintext)))), i.sealed);
+      opened = openLocal(key, ...args, b(i.sealed));
     }
-    const opened = openLocal(key, ...args, b(i.sealed));
     if (out) same('plaintext', hex(opened), out.plaintext);
+  },
+
+  local_wrap(i, out) {
+    const key = i.slot === SLOT_PASSWORD_WRAP ? passwordWrapKey(b(i.kek)) : identityWrapKey(b(i.identity_x25519_sk));
+    /** @type {[Uint8Array, Uint8Array, Uint8Array]} */
+    const ids = [b(i.school_id), b(i.user_id), b(i.device_id)];
+    if (out) {
+      same('wrap key', hex(key), out.wrap_key);
+      same('wrap', hex(withRandom(i.random, () => wrapDataKey(b(i.data_key), key, i.slot, ...ids))), i.wrap);
+    }
+    const opened = unwrapDataKey(b(i.wrap), key, i.slot, ...ids);
+    if (out) same('data key', hex(opened), out.data_key);
+  },
+
+  password_change(i, out) {
+    const old = signing(i.old_login_seed);
+    const fields = {
+      schoolId: b(i.school_id), userId: b(i.user_id), challenge: b(i.challenge), kdfParams: b(i.kdf_params),
+      loginPk: b(i.login_pk), bundle: b(i.bundle),
+    };
+    if (!out) {
+      verifyPasswordChange(old.publicKey, fields, b(i.signature));
+      return;
+    }
+    same('old login key', hex(old.publicKey), out.old_login_pk);
+    const sig = signPasswordChange(old.secretKey, fields);
+    same('signature', hex(sig), out.signature);
+    same('verify', verifyPasswordChange(old.publicKey, fields, sig), true);
   },
 
   roster(i, out) {

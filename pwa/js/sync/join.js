@@ -103,10 +103,13 @@ export async function register(api, schoolId, code, password) {
  * @param {string} login
  * @param {string} recoveryKey as typed: spaces, dashes and case do not matter
  * @param {string} newPassword
- * @param {{totp?: string}} [options]
+ * @param {{totp?: string, keep?: (identity: import('../crypto/bundle.js').IdentityKeys) =>
+ *   {deviceId: Uint8Array, deviceSeed: Uint8Array} | null}} [options] keep: given the identity keys the
+ *   recovery key opened, this device's own id and key if it holds a store for the person (its data key opens
+ *   with the identity key, docs/PROTOCOL.md 2.8): the same device is then signed in, with everything it holds
  * @returns {Promise<{device: Device, derived: Derived, expiresMs: number}>}
  */
-export async function recover(api, schoolId, login, recoveryKey, newPassword, { totp } = {}) {
+export async function recover(api, schoolId, login, recoveryKey, newPassword, { totp, keep } = {}) {
   const secret = parseRecoveryKey(recoveryKey);
   const start = await api.call('POST', '/api/v1/recover/start', null, { school_id: b64e(schoolId), login });
   const userId = b64d(start.user_id, 'user_id');
@@ -121,8 +124,9 @@ export async function recover(api, schoolId, login, recoveryKey, newPassword, { 
     schoolId, userId, challenge: b64d(start.nonce, 'nonce'), kdfParams, loginPk: account.loginPublicKey, bundle,
   });
   auth.secretKey.fill(0);
-  const deviceId = random(16);
-  const deviceSeed = random(32);
+  const kept = keep?.(identity) ?? null;
+  const deviceId = kept?.deviceId ?? random(16);
+  const deviceSeed = kept?.deviceSeed ?? random(32);
   const deviceKey = signingKeyPair(deviceSeed);
   /** @type {Record<string, unknown>} */
   const body = {
@@ -135,11 +139,13 @@ export async function recover(api, schoolId, login, recoveryKey, newPassword, { 
   const device = new Device({
     api, schoolId, userId, login, identity, deviceId, deviceSeed, roles: finish.roles, token: finish.token,
   });
-  const cert = makeDeviceCert({
-    identitySecretKey: signingKeyPair(identity.ed25519Seed).secretKey, schoolId, userId, deviceId,
-    devicePk: deviceKey.publicKey, createdMs: nowMs(),
-  });
-  await api.call('POST', '/api/v1/devices/certify', finish.token, { cert: b64e(cert) });
+  if (!finish.device_known) {
+    const cert = makeDeviceCert({
+      identitySecretKey: signingKeyPair(identity.ed25519Seed).secretKey, schoolId, userId, deviceId,
+      devicePk: deviceKey.publicKey, createdMs: nowMs(),
+    });
+    await api.call('POST', '/api/v1/devices/certify', finish.token, { cert: b64e(cert) });
+  }
   return { device, derived: { schoolId, login, userId, kdfParams, account }, expiresMs: finish.expires_ms };
 }
 
