@@ -8,6 +8,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP  := $(VENV)/.cairn-installed
 NPM_STAMP := pwa/node_modules/.cairn-installed
+# One pytest worker per core (pytest-xdist), a test file to a worker, so module fixtures (a live server,
+# a browser) are built once.
 PYTEST_FLAGS ?=
 
 .PHONY: run test test-python test-js typecheck vectors-check deps bench lint clean
@@ -36,7 +38,7 @@ vectors-check: $(PY_STAMP)
 	$(BIN)/python -m tests.vectors.generate --check
 
 test-python: $(PY_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_FLAGS)
 
 test-js: $(NPM_STAMP)
 	cd pwa && npm test --silent
