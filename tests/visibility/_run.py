@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 
 from ._school import Stage, drop_template, make_template
 from ._steps import steps
@@ -59,17 +59,22 @@ class Found(Exception):
         self.schedule, self.result = schedule, result
 
 
-def first_where(where: Staged, condition: Callable[[Result], bool], up_to: int) -> Found | None:
-    """Run up to ``up_to`` schedules of the same generator the property test uses (deterministically), and
-    return the first whose result meets ``condition``, or None."""
+def first_where(where: Staged, condition: Callable[[Result], bool], up_to: int,
+                examples: Sequence[list[tuple]] = ()) -> Found | None:
+    """Run ``examples``, then up to ``up_to`` schedules of the same generator the property test uses
+    (deterministically), and return the first whose result meets ``condition``, or None."""
 
-    @settings(max_examples=up_to, derandomize=True, database=None, deadline=None, phases=(Phase.generate,),
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    @settings(max_examples=up_to, derandomize=True, database=None, deadline=None,
+              phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck),
+              report_multiple_bugs=False)
     @given(steps)
     def search(schedule: list[tuple]) -> None:
         result = where.run(schedule)
         if condition(result):
             raise Found(schedule, result)
+
+    for schedule in reversed(examples):  # hypothesis runs explicit examples in the order they are applied
+        search = example(schedule)(search)
 
     try:
         search()

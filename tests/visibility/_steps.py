@@ -50,7 +50,22 @@ _choices = [
 if HAS_PASSWORD_CHANGE:  # PASSWORD CHANGE: drawn once the Python client has it (see World.change_password)
     _choices.append(st.tuples(st.just("password"), device))
 
-steps = st.lists(st.one_of(_choices), min_size=1, max_size=12)
+steps = st.lists(st.one_of(_choices), min_size=1, max_size=10)
+
+# Schedules every run starts with (``@example``), each a case the checker must get right; the first two are the
+# bugs of issue 13: a teacher whose device pulled before it was given a class (item 1: without the backfill it
+# never reads the class's earlier concern), and a lunchtime supervisor named on a concern (item 4: without
+# entry key grants they read only the naming itself).
+LATE_KEYS = [("write", 0, 0, "neglect"), ("assign", 1, 0)]
+NAMED_LATE = [("write", 0, 0, "neglect"), ("follow", 3, 0), ("name", 0, 0, 5)]
+EXAMPLES = [
+    LATE_KEYS,
+    NAMED_LATE,
+    [("write", 0, 1, "sen"), ("name", 0, 0, 5), ("restrict", 1, 0), ("follow", 4, 0), ("lift", 0, 0)],
+    [("write_offline", 2, 0, "neglect"), ("leave_school", 2), ("revoke", 7), ("duties", 0)],  # held, rotated
+    [("write", 2, 2, "bullying"), ("leave_group", 0), ("leave_class", 0, 0), ("restart", 3), ("redeliver", 3),
+     ("resend", 2)],
+]
 
 
 async def perform(world, step: tuple) -> None:  # type: ignore[no-untyped-def]
