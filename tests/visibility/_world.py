@@ -1,10 +1,13 @@
 """One schedule against the real server and the real Python clients, and the check that follows it.
 
 Each device is a real ``Device`` with its own ``Outbox`` (SQLite), ``SyncClient`` (websocket), ``Reader`` and
-``ConcernWriter``. Steps (``Step``) drive them; the model (``_model``) follows the same steps on its own. After
-the last step the school **quiesces**: every current member without a device signs in again on a new one,
-every device connects (a revoked one hands over what it never sent and wipes its store), flushes, the
-keyholders run their duties, and every device refreshes, pulls and backfills. Then, on every device:
+``ConcernWriter``. Steps (``_steps``) drive them; the model (``_model``) follows the same steps on its own. After
+the last step the school **quiesces**: every current member without a device signs in again on a new one;
+every device comes online, sends what it queued and pulls (so its cursor passes what it cannot read yet; a
+revoked one hands over what it never sent and wipes its store instead); the DSL's device runs its keyholder
+duties (lists new devices and revocations, rotates, seals what is owed); and every device acts on what the
+server told its socket (``grants``, ``directory``) or, having heard nothing, refreshes, then backfills and pulls.
+Then, on every device:
 
 - **hidden**: events the model says it may read that it does not show (``Reader.read``);
 - **leaked**: events it shows that the model says it may not read;

@@ -21,7 +21,7 @@ from sync.reader import Reader
 from ._run import Staged, first_where, staged
 from ._steps import EXAMPLES, LATE_KEYS, NAMED_LATE, steps
 
-SCHEDULES = {"sqlite": 300, "postgres": 40}  # PostgreSQL copies a database per schedule: fewer, on the same code
+SCHEDULES = {"sqlite": 300, "postgres": 20}  # PostgreSQL copies a database per schedule: fewer, on the same code
 SEARCH = 150  # generated schedules the switch tests may run, after their example, before the checker must see it
 
 
