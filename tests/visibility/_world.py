@@ -297,7 +297,7 @@ class World:
             return
         node, concern, _ = found
         written = await node.reader.name_need_to_know(node.writer, concern_id, [self.user_id(person)])
-        concern.named.add(person)
+        concern.named.setdefault(person, set()).add(node.name)
         newest = max(self._opened(node, concern_id), key=lambda pair: pair[0].header.entry_key_version)[0]
         self.model.wrote(written.event_id.hex(), concern.id, newest.header.entry_key_version,
                          self._named_persons(concern), node.name)
