@@ -40,6 +40,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                 report.longrepr = f"{REQUIRED[marker]} is set, so this {marker} test may not be skipped: {reason}"
 
 
+# The longest files, started first: with a worker per core taking a file at a time (pytest-xdist, `make test`),
+# a long file collected last would run alone at the end while the other core idles.
+LONG_FILES = ("tests/visibility/", "tests/server/test_http_fuzz.py", "tests/server/test_cli_device.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, start in enumerate(LONG_FILES) if item.nodeid.startswith(start)), len(LONG_FILES))
+
+    items.sort(key=rank)  # stable: each file stays in one piece, and in its order
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly or session.config.args != session.config.getini("testpaths"):
         return  # a partial run (one file, -k) need not hold every suite

@@ -67,6 +67,9 @@ EXAMPLES = [
     [("write_offline", 2, 0, "neglect"), ("leave_school", 2), ("revoke", 7), ("duties", 0)],  # held, rotated
     [("write", 2, 2, "bullying"), ("leave_group", 0), ("leave_class", 0, 0), ("restart", 3), ("redeliver", 3),
      ("resend", 2)],
+    # a password change on Oak's phone while the laptop holds an entry queued offline, then the DSL's own
+    [("write", 0, 0, "neglect"), ("write_offline", 2, 0, "bullying"), ("password", 7), ("online", 2),
+     ("password", 0), ("write", 0, 1, "neglect")],
 ]
 
 

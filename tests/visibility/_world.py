@@ -33,7 +33,7 @@ from crypto import SecretKey
 from crypto import envelope as env
 from sync.categories import default_categories, restricted_ids
 from sync.client import Revoked, SyncClient
-from sync.device import Device, now_ms, uuid7
+from sync.device import Device, now_ms, sign_in, uuid7
 from sync.events import VERSION, Event, encode
 from sync.fold import fold, frontier
 from sync.keyholder import run_duties
@@ -41,10 +41,19 @@ from sync.outbox import Outbox
 from sync.protocol import b64d, b64e
 from sync.reader import Reader
 from sync.writer import ConcernWriter
-from tests.server.harness import Member, School
+from tests.server.harness import PASSWORD, Member, School
 
 from ._model import Model, ModelConcern
-from ._school import DEVICES, SCRATCH, USERS, Stage, initial_model, remembered_passwords, sign_in_again
+from ._school import (
+    DEVICES,
+    SCRATCH,
+    USERS,
+    Stage,
+    fresh_code_step,
+    initial_model,
+    remembered_passwords,
+    sign_in_again,
+)
 
 NOTICE = "Restricted by the safeguarding team."
 CATEGORIES = {c.id: c for c in default_categories()}
@@ -417,10 +426,23 @@ class World:
         node.member.outbox.received(list(reversed(items)), None)
 
     async def change_password(self, node: Node) -> None:
-        # PASSWORD CHANGE (issue 13 item 2): the Python client has no ``Device.change_password`` yet; another
-        # engineer is adding it. When it lands: change the password here (old -> new), keep the device, and
-        # the check below must still find nothing hidden (drafts, queued entries and grants stay readable).
-        raise NotImplementedError("Device.change_password is not in the Python client yet")
+        """The person changes their password on this device (issue 13 item 2). The harness signs in with one
+        password, so the words stay and everything else is new: salt, login key, sealed bundle. The server
+        ends every other session of the account, so the person signs in again on their other devices (the
+        same devices); nothing they could read may be hidden afterwards."""
+        if node.dead or not node.online or node.name in self.model.revoked:
+            return
+        await fresh_code_step(self.school.running, self.school.school_id)
+        await node.device.change_password(PASSWORD, PASSWORD, totp_secret=node.member.totp)
+        for other in self.nodes.values():
+            if other is node or other.user != node.user or other.dead or other.name in self.model.revoked:
+                continue
+            if other.member.client is not None:
+                await other.member.client.close()  # the server closed it (4003)
+            await fresh_code_step(self.school.running, self.school.school_id)
+            again = await sign_in(self.school.http, self.school.school_id, other.device.login, PASSWORD,
+                                  totp_secret=other.member.totp, device=other.device)
+            other.device.token = again.token
 
     # --- quiescence and the check -------------------------------------------------------------------
 
