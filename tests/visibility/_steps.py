@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from sync.device import Device
-
 from ._model import CLASSES, PUPILS_PER_CLASS
 from ._school import DEVICES, USERS
 
@@ -19,7 +17,6 @@ CATEGORY_NAMES = ("neglect", "sen", "physical_abuse", "bullying")
 TEACHERS = ("teacher-oak", "teacher-ash", "deputy", "sen")
 GROUPS = (("deputy", "safeguarding"), ("sen", "sen"))
 CONCERNS = 6  # a step names a concern by index, modulo those written so far
-HAS_PASSWORD_CHANGE = hasattr(Device, "change_password")
 
 device = st.integers(0, len(DEVICES) - 1)
 keyholder = st.integers(0, 1)  # the DSL, the deputy
@@ -47,8 +44,7 @@ _choices = [  # writing weighs most: events are what the check checks
     st.tuples(st.just("resend"), device),
     st.tuples(st.just("redeliver"), device),
 ]
-if HAS_PASSWORD_CHANGE:  # PASSWORD CHANGE: drawn once the Python client has it (see World.change_password)
-    _choices.append(st.tuples(st.just("password"), device))
+_choices.append(st.tuples(st.just("password"), device))  # a password change (World.change_password)
 
 steps = st.lists(st.one_of(_choices), min_size=2, max_size=12)
 
