@@ -107,6 +107,18 @@ export class Syncer {
 
   async runOnce() {
     const session = this.hooks.active();
+    try {
+      await this.runFor(session);
+    } catch (error) {
+      // Locked or switched mid-run: that person's keys were overwritten, so what failed is theirs to retry
+      // at their next unlock; it is not an error of the run that follows.
+      if (session !== this.hooks.active()) return;
+      throw error;
+    }
+  }
+
+  /** @param {Session | null} session the person unlocked when the run began */
+  async runFor(session) {
     if (this.live && this.live.session !== session) this.stop();
     if (!navigator.onLine) return;
     const delivered = await deliverLocked(this.store, syncUrl(), session?.id ?? null);
