@@ -99,6 +99,13 @@ class LiveFuzz:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def another_revoked(self) -> Member:
+        """A device hands over once (PROTOCOL 9.7): each later hand-over connection of the fuzz is made by a
+        revoked device of its own."""
+        self.revocations = getattr(self, "revocations", 0) + 1
+        self.revoked = self.run(_revoked(self.school, f"lunch-revoked-{self.revocations}"))
+        return self.revoked
+
     def digest(self) -> str:
         """A hash of every row of every table but CHURN_TABLES: equal before and after a refused request."""
         return self.run(self._digest())
@@ -114,14 +121,20 @@ class LiveFuzz:
         return h.hexdigest()
 
 
-async def _build(running: Running, http: httpx.AsyncClient, folder: Path) -> tuple[School, Member, dict]:
-    school = await build_school(running, http, folder)
-    revoked = await school.invite("lunch-revoked", ["contributor"])
+async def _revoked(school: School, login: str) -> Member:
+    """A contributor whose device was revoked with an envelope still unsent."""
+    revoked = await school.invite(login, ["contributor"])
     await revoked.device.refresh()
     revoked.device.write(revoked.outbox, b"fictional: written before the device was revoked",
                          pupil_ids=[school.pupils[0]])
     await school.dsl.device.call("POST", "/api/v1/devices/revoke", device_id=b64e(revoked.device.device_id))
     await school.dsl.device.refresh()
+    return revoked
+
+
+async def _build(running: Running, http: httpx.AsyncClient, folder: Path) -> tuple[School, Member, dict]:
+    school = await build_school(running, http, folder)
+    revoked = await _revoked(school, "lunch-revoked")
     directory = school.dsl.device.directory
     from sync.protocol import b64d
 

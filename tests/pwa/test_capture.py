@@ -239,6 +239,7 @@ def test_an_entry_logged_offline_on_a_shared_tablet_reaches_the_dsl_with_its_aut
                     "child_words": "", "present": "", "marks": []})
         pending(page, 1)
         page.click("#privacy-on")  # "Hide screen": the author is locked out
+        page.wait_for_selector("#privacy-screen[data-state=locked]", state="attached")
         page.click("#privacy-off")
         page.wait_for_selector("#pending-locked:has-text('Sent when online, without unlocking')")
         shot(page, "tablet-locked-waiting-offline")

@@ -195,7 +195,8 @@ def test_one_tap_hides_everything_and_locks(browser: Browser, live: tuple[LiveSe
         page.fill("#observed", "PRIVACY-MARKER")
         page.click("#privacy-on")
         page.wait_for_selector("#privacy-screen:not([hidden])")
-        assert not page.is_visible("#app")
+        assert not page.is_visible("#app")  # hidden at once; the lock follows (the draft sealed, the form cleared)
+        page.wait_for_selector("#privacy-screen[data-state=locked]", state="attached")
         assert page.input_value("#observed") == ""  # the form was sealed into a draft and cleared
         assert "PRIVACY-MARKER" not in page.inner_text("body")
         page.click("#privacy-off")

@@ -378,12 +378,15 @@ async function hideEverything() {
   byId('app', HTMLElement).hidden = true;
   byId('privacy-off', HTMLButtonElement).focus();
   for (const id of ['sign-in-password', 'sign-in-totp', 'unlock-password']) byId(id, HTMLInputElement).value = '';
+  const screen = byId('privacy-screen', HTMLElement);
+  delete screen.dataset.state;
   const was = active;
   await lock();
   if (was) {
     const account = await store.account(was.id);
     if (account) unlocking = account;
   }
+  screen.dataset.state = 'locked'; // the draft is sealed and the form cleared (tests wait on this)
 }
 
 function showAgain() {
