@@ -23,7 +23,7 @@ from sync import entitlement as rules
 from sync.directory import item_key, items_json
 from sync.protocol import ProtocolError, b64d, b64e
 
-from ._body import Body
+from ._body import Body, plain_text
 from .api import _check_grant, _engine
 from .api_directory import school_state
 from .auth import KEYHOLDER, SIGNED_IN, ApiRoute, principal
@@ -84,7 +84,7 @@ async def note_request(conn, school_id: bytes, subjects: list[str], by: bytes, r
 
 def _reason(body: Body) -> str:
     reason = body.data.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+    if reason != "" and not plain_text(reason, MAX_REASON):  # a NUL is refused here, not by PostgreSQL
         body.errors["reason"] = "invalid"
         return ""
     return reason

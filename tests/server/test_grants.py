@@ -195,3 +195,13 @@ async def test_a_decline_naming_a_user_id_that_is_not_base64url_is_a_400_with_fi
                                      items=[{"kind": "role", "user_id": "not base64!", "role": "sen"}])
     assert (refused.value.status, refused.value.code) == (400, "invalid_request")
     assert refused.value.error.get("fields") == {"items[0]": "invalid"}
+
+
+async def test_a_reason_holding_a_nul_is_a_400_and_changes_nothing(school) -> None:
+    """Found by the HTTP fuzz on PostgreSQL, which refuses a NUL in text: the route answered 500."""
+    teacher = school.members["teacher-ash"]
+    with pytest.raises(ApiFailure) as refused:
+        await school.dsl.device.call("POST", "/api/v1/admin/roles", user_id=b64e(teacher.device.user_id),
+                                     roles=["teacher", "sen"], reason="covering\x00")
+    assert (refused.value.status, refused.value.error.get("fields")) == (400, {"reason": "invalid"})
+    assert (await school.dsl.device.call("GET", "/api/v1/approvals"))["pending"] == []
