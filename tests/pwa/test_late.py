@@ -50,7 +50,7 @@ def _row(marker: str) -> str:
 def _open_inbox_live(page: Page) -> None:
     """The inbox, once the device pulled to the end and listens for pushes (the app says so on <html>)."""
     page.click("#nav-inbox")
-    page.wait_for_selector("#screen-inbox:not([hidden])")
+    page.wait_for_selector("#screen-inbox[data-ready]:not([hidden])")
     page.wait_for_selector("html[data-live=true]", state="attached")
 
 

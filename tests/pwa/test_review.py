@@ -39,7 +39,7 @@ def _unread(page: Page, count: int) -> None:
 
 def _open_inbox(page: Page) -> None:
     page.click("#nav-inbox")
-    page.wait_for_selector("#screen-inbox:not([hidden])")
+    page.wait_for_selector("#screen-inbox[data-ready]:not([hidden])")
 
 
 @pytest.mark.browser
@@ -115,7 +115,7 @@ def test_a_contributor_sees_only_logging_and_a_dsl_sees_a_new_concern_live_and_t
         shot(dsl, "tablet-review-concern-triaged")
 
         dsl.click("#concern-back")
-        dsl.wait_for_selector("#screen-inbox:not([hidden])")
+        dsl.wait_for_selector("#screen-inbox[data-ready]:not([hidden])")
         row = dsl.wait_for_selector(f"#inbox-list [data-concern='{concern_id}']")
         assert row.get_attribute("data-unread") == "false"
         assert "Awaiting" in row.inner_text() and "1 overdue" in row.inner_text()
@@ -176,7 +176,7 @@ def test_a_teacher_sees_their_class_but_nothing_restricted_and_another_class_see
         oak.click("#comment-form button[type=submit]")
         oak.wait_for_selector("#concern-history li:has-text('I will keep an eye on lunch')")
         oak.click("#concern-back")
-        oak.wait_for_selector("#screen-inbox:not([hidden])")
+        oak.wait_for_selector("#screen-inbox[data-ready]:not([hidden])")
 
         ash = ash_context.new_page()
         sign_in_reader(ash, server, school, "teacher-ash")

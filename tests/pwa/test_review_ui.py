@@ -245,7 +245,7 @@ def test_the_inbox_a_concern_and_its_triage_work_with_the_keyboard_alone(
         sign_in_reader(page, server, school, "dsl")
         _tab_to(page, "#nav-inbox", key="Shift+Tab")  # the sections come just before the screen's heading
         page.keyboard.press("Enter")
-        page.wait_for_selector("#screen-inbox:not([hidden])")
+        page.wait_for_selector("#screen-inbox[data-ready]:not([hidden])")
         row = f"#inbox-list [data-concern='{seeded['concern']}'] button"
         page.wait_for_selector(row)
         _tab_to(page, row)
@@ -258,6 +258,6 @@ def test_the_inbox_a_concern_and_its_triage_work_with_the_keyboard_alone(
         page.wait_for_selector("#concern-history li:has-text('Status set to reopened')")
         _tab_to(page, "#concern-back", key="Shift+Tab")
         page.keyboard.press("Enter")
-        page.wait_for_selector("#screen-inbox:not([hidden])")
+        page.wait_for_selector("#screen-inbox[data-ready]:not([hidden])")
     finally:
         context.close()

@@ -106,8 +106,21 @@ export class Inbox {
     byId('inbox-title', HTMLElement).textContent = view === 'teacher' ? 'My classes' : 'Inbox';
   }
 
+  /** The inbox before the Casebook has opened: empty, saying it is opening (render() replaces it). */
+  loading() {
+    delete byId('screen-inbox', HTMLElement).dataset.ready;
+    this.list.replaceChildren();
+    this.more.hidden = true;
+    byId('inbox-summary', HTMLElement).textContent = '';
+    byId('inbox-waiting', HTMLElement).hidden = true;
+    const empty = byId('inbox-empty', HTMLElement);
+    empty.textContent = 'Opening the records held on this device…';
+    empty.hidden = false;
+  }
+
   detach() {
     this.casebook = null;
+    delete byId('screen-inbox', HTMLElement).dataset.ready;
     this.list.replaceChildren();
     byId('inbox-summary', HTMLElement).textContent = '';
   }
@@ -132,6 +145,7 @@ export class Inbox {
   render() {
     const casebook = this.casebook;
     if (!casebook) return;
+    byId('screen-inbox', HTMLElement).dataset.ready = ''; // drawn from the Casebook (tests wait on it)
     const focused = document.activeElement?.closest('[data-concern]')?.getAttribute('data-concern');
     const filter = this.filter();
     const rows = casebook.inbox(filter);

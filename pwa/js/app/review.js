@@ -104,6 +104,9 @@ export class Review {
     this.search.attach(casebook);
     this.unsubscribe = casebook.on('changed', ({ ids }) => this.changed(ids));
     this.refreshCount();
+    const shown = this.current(); // a section tapped while the Casebook opened
+    if (shown === 'screen-inbox') this.inbox.render();
+    else if (shown === 'screen-search') void this.search.run();
   }
 
   /** On lock: forget every decrypted thing on screen. */
@@ -137,12 +140,16 @@ export class Review {
       this.hooks.showCapture();
       return;
     }
-    if (!this.casebook) return;
+    if (!this.session || this.view === 'contributor') return;
+    // A tap while the Casebook still opens is not lost: the section shows at once, saying so, and fills
+    // when the load ends (open() renders it then).
     if (screen === 'screen-inbox') {
-      this.inbox.render();
+      if (this.casebook) this.inbox.render();
+      else this.inbox.loading();
       showScreen('screen-inbox');
-    } else if (screen === 'screen-search') {
+    } else if (screen === 'screen-search' && this.view === 'team') {
       showScreen('screen-search', byId('search-input', HTMLInputElement));
+      if (this.casebook) void this.search.run();
     }
   }
 
