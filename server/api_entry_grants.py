@@ -4,12 +4,15 @@ devices fetch them, and the sync pull then delivers the concern's envelopes unde
 
 The naming itself is an event the server cannot read, so the server checks what it can: the grant is signed by
 the caller's device, which is an approved keyholder's (the route table); it names this school; the person is a
-current member; and the concern holds an envelope under that entry key version.
+current member; and the concern holds an envelope under that entry key version. A grant already stored for the
+same concern, version and person is kept while its granter device is an approved keyholder's, and replaced when
+it is not: its keyholder left the team or lost the device, and another keyholder's duties make it again
+(``GET /api/v1/keyholder/duties`` lists those, server/api_grants.py).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -79,6 +82,7 @@ async def put_entry_grants(request: Request) -> Response:
              "member_id": i.member_id, "granter_device": p.device_id, "grant": raw, "created_ms": now_ms()}
             for i, raw in zip(infos, raws, strict=True)
         ]
+        await _replace_orphaned(conn, services.authority, p.school_id, rows)
         await _insert_new(conn, EntryGrant, rows)  # another keyholder naming the same person first is no error
     await services.granted(p.school_id, {i.member_id for i in infos})
     await services.audit(
@@ -86,6 +90,41 @@ async def put_entry_grants(request: Request) -> Response:
         target=" ".join(sorted({b64e(i.member_id) for i in infos}))[:200],
     )
     return JSONResponse({"stored": len(rows)}, status_code=201)
+
+
+async def _replace_orphaned(conn, authority, school_id: bytes, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    """A stored grant of the same concern, version and person stays as it was while its granter device is an
+    approved keyholder's; one whose granter is revoked or no longer a keyholder's (the person's device refuses
+    it) is replaced by the new one, so the naming outlives the keyholder who made it (PROTOCOL 5.1)."""
+    wanted = {(r["concern_id"], r["entry_version"], r["member_id"]): r for r in rows}
+    stored = [
+        (bytes(c), int(v), bytes(m), bytes(g))
+        for c, v, m, g in await conn.execute(
+            select(EntryGrant.concern_id, EntryGrant.entry_version, EntryGrant.member_id, EntryGrant.granter_device)
+            .where(
+                EntryGrant.school_id == school_id,
+                EntryGrant.concern_id.in_(sorted({c for c, _, _ in wanted})),
+                EntryGrant.member_id.in_(sorted({m for _, _, m in wanted})),
+            )
+        )
+        if (bytes(c), int(v), bytes(m)) in wanted
+    ]
+    live = await authority.keyholder_devices(conn, school_id, {g for *_, g in stored})
+    for concern, version, member, granter in stored:
+        if granter in live:
+            continue
+        row = wanted[(concern, version, member)]
+        await conn.execute(
+            update(EntryGrant)
+            .where(
+                EntryGrant.school_id == school_id,
+                EntryGrant.concern_id == concern,
+                EntryGrant.entry_version == version,
+                EntryGrant.member_id == member,
+                EntryGrant.granter_device == granter,  # not one another keyholder replaced a moment ago
+            )
+            .values(granter_device=row["granter_device"], grant=row["grant"], created_ms=row["created_ms"])
+        )
 
 
 async def my_entry_grants(request: Request) -> Response:

@@ -52,6 +52,7 @@ __all__ = ["ROUTES", "leave", "note_request"]
 ID = 16
 LOG_VERSIONS = 50  # the change log lists the approvals of this many newest versions
 MAX_REASON = 500
+MAX_ENTRY_DUTIES = 1000  # entry key grants to make again, per duties answer (the rest in later rounds)
 
 
 async def _insert_new(conn, model: type, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
@@ -99,11 +100,12 @@ def _current(view: rules.View, key_id: bytes) -> int:
 
 async def duties(request: Request) -> Response:
     """What this user's device owes, if it is an approved keyholder's: grants of key versions it holds to
-    members the signed roles and classes entitle, and new versions of keys someone left, when it holds the
-    current one. Anyone else owes nothing."""
+    members the signed roles and classes entitle, new versions of keys someone left, when it holds the
+    current one, and entry key grants to make again because their granter is no longer a keyholder's device
+    (``entry_grants``: the device re-seals only to a person the concern names). Anyone else owes nothing."""
     p = principal(request)
     if KEYHOLDER not in p.roles:
-        return JSONResponse({"grants": [], "rotations": []})
+        return JSONResponse({"grants": [], "rotations": [], "entry_grants": []})
     services = request.app.state.services
     async with _engine(request).connect() as conn:
         view = await services.authority.view(conn, p.school_id)
@@ -117,6 +119,7 @@ async def duties(request: Request) -> Response:
             bytes(r[0])
             for r in await conn.execute(select(RotationDue.reader_key_id).where(RotationDue.school_id == p.school_id))
         }
+        orphaned = await _orphaned_entry_grants(conn, services.authority, p.school_id)
     rotations = [
         {
             "reader_key_id": b64e(key_id),
@@ -132,7 +135,28 @@ async def duties(request: Request) -> Response:
     grants = [
         {"reader_key_id": b64e(k), "version": v, "member_id": b64e(m)} for k, v, m in rules.owed_by(view, p.user_id)
     ]
-    return JSONResponse({"grants": grants, "rotations": rotations})
+    entry_grants = [
+        {"concern_id": b64e(c), "entry_version": v, "member_id": b64e(m)} for c, v, m in orphaned
+    ]
+    return JSONResponse({"grants": grants, "rotations": rotations, "entry_grants": entry_grants})
+
+
+async def _orphaned_entry_grants(conn, authority, school_id: bytes) -> list[tuple[bytes, int, bytes]]:  # type: ignore[no-untyped-def]
+    """Stored entry key grants to current members whose granter device is revoked or no longer an approved
+    keyholder's (a person's device refuses those, PROTOCOL 5.1): concern, version, member, at most
+    ``MAX_ENTRY_DUTIES`` a round, so that a keyholder's device makes them again and the naming outlives its
+    keyholder."""
+    rows = [
+        (bytes(c), int(v), bytes(m), bytes(g))
+        for c, v, m, g in await conn.execute(
+            select(EntryGrant.concern_id, EntryGrant.entry_version, EntryGrant.member_id, EntryGrant.granter_device)
+            .join(Account, (Account.school_id == EntryGrant.school_id) & (Account.id == EntryGrant.member_id))
+            .where(EntryGrant.school_id == school_id, Account.left_ms.is_(None))
+            .order_by(EntryGrant.concern_id, EntryGrant.entry_version, EntryGrant.member_id)
+        )
+    ]
+    live = await authority.keyholder_devices(conn, school_id, {g for *_, g in rows})
+    return [(c, v, m) for c, v, m, g in rows if g not in live][:MAX_ENTRY_DUTIES]
 
 
 async def rotate(request: Request) -> Response:

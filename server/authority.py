@@ -9,6 +9,8 @@ there is: that is the founding account alone.
 
 - ``effective_roles``: signed roles ∩ current roles;
 - ``is_keyholder``: a safeguarding member by the signed directory who holds the safeguarding group's key;
+- ``keyholder_devices``: which of some devices are, now, not revoked and an approved keyholder's (the
+  granters whose entry key grants stand: docs/PROTOCOL.md 5.1);
 - ``view``: the rules' view (sync/entitlement.py) of signed roles and classes ∩ current rows, with the
   grants stored, so duties, grants and rotations follow approved facts only.
 """
@@ -20,7 +22,7 @@ from sqlalchemy import select
 from crypto.directory import SignedDirectory, read_directory
 from sync import entitlement as rules
 
-from .models import Account, ClassPupil, ClassTeacher, DirectoryVersion, Grant, Pupil, ReaderKey
+from .models import Account, ClassPupil, ClassTeacher, Device, DirectoryVersion, Grant, Pupil, ReaderKey
 
 __all__ = ["Authority"]
 
@@ -82,6 +84,33 @@ class Authority:
             )
             is not None
         )
+
+    async def keyholder_devices(self, conn, school_id: bytes, device_ids: set[bytes]) -> set[bytes]:  # type: ignore[no-untyped-def]
+        """Those of ``device_ids`` that are not revoked and belong to an approved keyholder now: an entry key
+        grant made by any other device is one a person's device refuses (docs/PROTOCOL.md 5.1)."""
+        if not device_ids:
+            return set()
+        rows = (
+            await conn.execute(
+                select(Device.id, Account.id, Account.roles)
+                .join(Account, (Account.school_id == Device.school_id) & (Account.id == Device.user_id))
+                .where(
+                    Device.school_id == school_id,
+                    Device.id.in_(sorted(device_ids)),
+                    Device.revoked_ms.is_(None),
+                    Account.left_ms.is_(None),
+                )
+            )
+        ).all()
+        keyholders: dict[bytes, bool] = {}
+        live = set()
+        for device_id, user_id, roles in rows:
+            user = bytes(user_id)
+            if user not in keyholders:
+                keyholders[user] = await self.is_keyholder(conn, school_id, user, frozenset(roles.split()))
+            if keyholders[user]:
+                live.add(bytes(device_id))
+        return live
 
     async def view(self, conn, school_id: bytes) -> rules.View:  # type: ignore[no-untyped-def]
         """The rules' view: signed roles and classes narrowed by the current rows, signed keys, stored grants."""

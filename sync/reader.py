@@ -30,7 +30,7 @@ from .protocol import b64d, b64e
 from .record import InvalidEvent
 from .writer import ConcernWriter, Written
 
-__all__ = ["Reader", "Reading", "keyholder_devices"]
+__all__ = ["Reader", "Reading", "keyholder_devices", "need_to_know"]
 
 
 @dataclass
@@ -157,10 +157,7 @@ class Reader:
         people = list(dict.fromkeys(people))
         if any(p not in listed for p in people):
             raise LookupError("a named person is not a current member of staff in the signed directory")
-        team = {a["id"] for a in self.device.directory["accounts"] if "safeguarding" in a["roles"]}
-        state = fold([e for _, e in events], safeguarding={b64d(t, "id").hex() for t in team})
-        named = {v for h in state["fields"].get("need_to_know", []) for v in h.get("value") or []}
-        value = sorted(named | {p.hex() for p in people})
+        value = sorted({n.hex() for n in need_to_know(events, self.device.directory)} | {p.hex() for p in people})
         newest = max(events, key=lambda pair: pair[0].header.entry_key_version)[0]
         heads = set(frontier([e for _, e in events]))
         parents = [e for _, e in events if e.id in heads]
@@ -178,6 +175,15 @@ class Reader:
         for start in range(0, len(grants), 1000):
             await self.device.call("POST", "/api/v1/entry-grants", grants=grants[start : start + 1000])
         return written
+
+
+def need_to_know(events: Iterable[tuple[env.Opened, Event]], directory: dict) -> set[bytes]:
+    """The people a concern's own folded state names on a need-to-know basis (every head of its ``need_to_know``
+    register), folded with the safeguarding team of the signed directory: the only people a keyholder device
+    seals the concern's entry keys to (naming, and the duty that makes a grant again, sync/keyholder.py)."""
+    team = {b64d(a["id"], "id").hex() for a in directory.get("accounts", []) if "safeguarding" in a["roles"]}
+    state = fold([e for _, e in events], safeguarding=team)
+    return {bytes.fromhex(v) for h in state["fields"].get("need_to_know", []) for v in h.get("value") or []}
 
 
 def _listed(device: Device) -> set[bytes]:

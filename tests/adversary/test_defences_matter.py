@@ -27,6 +27,7 @@ from server.authority import Authority
 from sync import entitlement
 from sync.device import SAFEGUARDING
 from sync.keyholder import run_duties
+from sync.protocol import b64d
 from tests.adversary import test_hostile_admin as admin
 from tests.adversary import test_hostile_server as hostile
 from tests.adversary import test_named_person as named
@@ -111,6 +112,13 @@ def duties_trust_the_server(monkeypatch) -> None:  # type: ignore[no-untyped-def
     shim = types.SimpleNamespace(**{n: getattr(entitlement, n) for n in dir(entitlement) if not n.startswith("__")})
     shim.may_hold = lambda view, member, key_id: True
     monkeypatch.setattr(sync.keyholder, "rules", shim)
+
+
+def regrants_trust_the_server(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """sync/keyholder.py:_regrant seals an entry key again only to a person the concern's fold names
+    (sync/reader.py:need_to_know): let it take every current member as named."""
+    monkeypatch.setattr(sync.keyholder, "need_to_know", lambda events, directory: {
+        b64d(a["id"], "id") for a in directory["accounts"] if not a["left"]})
 
 
 def frames_not_rechecked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -276,6 +284,11 @@ async def test_without_the_device_s_own_entitlement_check_duties_seal_what_the_s
     await got_through(hostile.test_duties_the_server_invents_are_never_sealed(school, office))
 
 
+async def test_without_the_fold_check_duties_seal_an_entry_key_to_whom_the_server_says(school, monkeypatch) -> None:
+    regrants_trust_the_server(monkeypatch)
+    await got_through(named.test_an_entry_grant_duty_the_server_lists_seals_only_to_whom_the_concern_names(school))
+
+
 # --- a stolen device ---------------------------------------------------------------------------------
 
 
@@ -348,7 +361,6 @@ async def test_without_the_server_s_delivery_wall_an_admin_is_sent_concerns_it_s
     from crypto import envelope as env
     from server.models import ReaderKey
     from server.storage import ReadableKeys, SqlStorage
-    from sync.protocol import b64d
 
     async def readable_keys(self, school_id, user_id):  # type: ignore[no-untyped-def]
         async with self.engine.connect() as conn:

@@ -4,7 +4,8 @@ Naming someone re-seals every earlier entry key version of the concern to them, 
 device (an entry key grant); the server stores it and delivers the concern's earlier envelopes with it. The
 server checks what it can (the signer is an approved keyholder's device, the person a current member, the
 concern one of the school's); the person's device checks the rest, so a hostile server that hands it a grant
-for another concern, or one made by a device that is not a safeguarding keyholder's, gains nothing.
+for another concern, or one made by a device that is not a safeguarding keyholder's, gains nothing. A naming
+outlives the keyholder who made it: once they leave the team, another keyholder's duties make the grant again.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from crypto import SecretKey, make_entry_grant
 from crypto.entry_grant import EntryGrantInfo
 from server.models import EntryGrant
 from sync.device import ApiFailure, now_ms
 from sync.events import VERSION, encode
+from sync.keyholder import run_duties
 from sync.protocol import b64d, b64e
 from sync.reader import Reader
 from sync.writer import ConcernWriter
@@ -183,3 +185,70 @@ async def test_the_server_stores_an_entry_key_grant_only_for_a_member_and_a_conc
     assert (await dsl.call("POST", "/api/v1/entry-grants", grants=[grant()]))["stored"] == 1
     assert (await dsl.call("POST", "/api/v1/entry-grants", grants=[grant()]))["stored"] == 1  # named twice: kept once
     assert len((await ash.call("GET", "/api/v1/entry-grants"))["grants"]) == 1
+
+
+async def test_a_person_named_by_a_keyholder_who_then_leaves_the_team_reads_the_whole_concern_again(school) -> None:
+    """The deputy names the Ash teacher on the DSL's concern, then leaves the safeguarding team: the Ash teacher's
+    device refuses the deputy's grant from then on (PROTOCOL 5.1), and reads only the naming. The server lists the
+    grant in the DSL's duties; the DSL's device, finding the Ash teacher named in the concern's fold, seals it
+    again, the server replaces the deputy's, and the Ash teacher reads the whole concern once more."""
+    concern, _ = await three_events(school, "fictional: named by the deputy, who then leaves the team")
+    dsl, ash = school.dsl, school.members["teacher-ash"]
+    deputy = await school.invite("deputy", ["teacher", "safeguarding"])  # approved by the DSL on its device
+    await run_duties(dsl.device)  # the deputy is owed the safeguarding keys
+    await deputy.device.refresh()
+    client = await deputy.connect(school.running)
+    await client.pull_all()
+    await Reader(deputy.device, deputy.outbox).name_need_to_know(
+        ConcernWriter(deputy.device, deputy.outbox), concern, [ash.device.user_id])
+    await client.flush()
+    await client.close()
+    await dsl.device.call("POST", "/api/v1/admin/leave", user_id=b64e(deputy.device.user_id), scope="group",
+                          role="safeguarding")
+
+    without = await run_duties(dsl.device)  # signs the deputy out of the team; reads no concern, so grants nothing
+    assert without.regranted == 0 and without.refused == ["1 entry key grants to make again: this run reads no concern"]
+    reader = Reader(ash.device, ash.outbox)
+    await reader.refresh()
+    watch = Watch(reader)
+    _, stop, task = await start(ash, school.running, watch)
+    try:
+        await watch.until(lambda r: len(r.opened) == 1)
+        assert texts(reader.read()) == {"amended"}  # sealed to the person named: the rest needs the grant
+        assert reader.refused_grants == ["an entry key grant not made by a safeguarding keyholder's device"]
+
+        await dsl.client.pull_all()  # type: ignore[union-attr]
+        report = await run_duties(dsl.device, Reader(dsl.device, dsl.outbox))
+        assert report.regranted == 1 and report.refused == []
+        await watch.until(lambda r: len(r.opened) == 4)
+        assert texts(reader.read()) == {
+            "fictional: named by the deputy, who then leaves the team", "fictional: spoke to the class teacher",
+            "awaiting", "amended",
+        }
+    finally:
+        stop.set()
+        await task
+    async with school.running.services.engine.connect() as conn:
+        granter = await conn.scalar(select(EntryGrant.granter_device).where(EntryGrant.member_id == ash.device.user_id))
+    assert granter == dsl.device.device_id
+    assert (await dsl.device.call("GET", "/api/v1/keyholder/duties"))["entry_grants"] == []  # made again once
+    assert (await run_duties(dsl.device, Reader(dsl.device, dsl.outbox))).regranted == 0
+
+
+async def test_a_grant_of_a_keyholder_still_on_the_team_is_kept_when_another_keyholder_names_the_same_person(
+    school,
+) -> None:
+    """Two keyholders naming one person: the first grant stands while its granter is a keyholder's device."""
+    concern, key = await three_events(school, "fictional: named twice")
+    dsl, ash = school.dsl.device, school.members["teacher-ash"].device
+    deputy = (await school.invite("deputy", ["teacher", "safeguarding"])).device
+    await run_duties(dsl)
+    await deputy.refresh()
+    for device in (dsl, deputy):
+        info = EntryGrantInfo(school.school_id, concern, 1, ash.user_id, device.device_id, now_ms())
+        grant = b64e(make_entry_grant(info, key, ash.identity.box.public, device.device_key))
+        assert (await device.call("POST", "/api/v1/entry-grants", grants=[grant]))["stored"] == 1
+    async with school.running.services.engine.connect() as conn:
+        granter = await conn.scalar(select(EntryGrant.granter_device).where(EntryGrant.member_id == ash.user_id))
+    assert granter == dsl.device_id
+    assert (await dsl.call("GET", "/api/v1/keyholder/duties"))["entry_grants"] == []

@@ -5,9 +5,9 @@ Each device is a real ``Device`` with its own ``Outbox`` (SQLite), ``SyncClient`
 the last step the school **quiesces**: every current member without a device signs in again on a new one;
 every device comes online, sends what it queued and pulls (so its cursor passes what it cannot read yet; a
 revoked one hands over what it never sent and wipes its store instead); the DSL's device runs its keyholder
-duties (lists new devices and revocations, rotates, seals what is owed); and every device acts on what the
-server told its socket (``grants``, ``directory``) or, having heard nothing, refreshes, then backfills and pulls.
-Then, on every device:
+duties (lists new devices and revocations, rotates, seals what is owed, seals again the entry key grants of a
+keyholder who left or lost the device); and every device acts on what the server told its socket (``grants``,
+``directory``) or, having heard nothing, refreshes, then backfills and pulls. Then, on every device:
 
 - **hidden**: events the model says it may read that it does not show (``Reader.read``);
 - **leaked**: events it shows that the model says it may not read;
@@ -363,7 +363,7 @@ class World:
         if node is not None:
             node.online = True
             if await self.sync(node, pull=False):
-                await run_duties(node.device)
+                await run_duties(node.device, node.reader)
 
     async def restart(self, node: Node) -> None:
         """The app closes and opens again: the socket and the local store are closed and reopened from disk,
@@ -457,8 +457,9 @@ class World:
             node.online = True  # device hands over what it never sent and wipes its store instead)
             await self.sync(node)
         # the founding keyholder's duties: it lists new devices and revocations, rotates what someone left, and
-        # seals what is owed (one round: it fetches the duties again after its rotations)
-        await run_duties(self.nodes["dsl"].device)
+        # seals what is owed (one round: it fetches the duties again after its rotations), and seals again, to
+        # whom each concern's fold names, the entry key grants of a keyholder who left the team or lost a device
+        await run_duties(self.nodes["dsl"].device, self.nodes["dsl"].reader)
         for node in self.nodes.values():
             if not node.dead:
                 await self.settle(node)

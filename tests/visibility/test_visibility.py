@@ -102,14 +102,10 @@ def test_the_checker_sees_need_to_know_staff_who_read_only_what_follows_their_na
     assert found.result.leaked == 0
 
 
-@pytest.mark.xfail(strict=True, reason="found by the checker: an entry key grant dies with the keyholder who made it "
-                   "(PROTOCOL 5.1 refuses a grant whose granter device is revoked or whose person left the team)")
-def test_a_person_named_by_a_keyholder_who_then_leaves_the_team_still_reads_the_whole_concern(stages,
-                                                                                            monkeypatch) -> None:
+def test_a_person_named_by_a_keyholder_who_then_leaves_the_team_still_reads_the_whole_concern(stages) -> None:
     """The DSL writes; the deputy names the office on it, then leaves the safeguarding team (its devices are
-    revoked). The office should still read the concern from its first event; today it reads only the naming."""
-    from . import _model
-
-    monkeypatch.setattr(_model, "NAMING_OUTLIVES_ITS_KEYHOLDER", True)  # the intent
+    revoked). The office still reads the concern from its first event: the server lists the deputy's entry key
+    grants in the DSL's duties, and the DSL's device, finding the office named in the concern's fold, seals
+    them again (found by the checker when the naming died with its keyholder)."""
     result = stages("sqlite").run(NAMER_LEAVES)
     assert result.clean, "\n".join(result.notes)

@@ -11,7 +11,8 @@
 // - Keys held by one person or nobody (a risk of losing records), and entries held from devices revoked
 //   while offline (read here, then accepted into the record or rejected, kept as evidence).
 // Also the keyholder duties (pwa/js/sync/keyholder.js): while an approved keyholder is unlocked and online,
-// this device grants what is owed and makes the new key versions leavers leave behind.
+// this device grants what is owed, makes the new key versions leavers leave behind, and, from its Casebook,
+// makes again the entry key grants of a keyholder who left the team or lost the device.
 
 import { CryptoError, RECIPIENT_PERSON, RECIPIENT_READER_KEY, envelope, itemFromJson, itemHex, verifyApproval } from '../crypto/index.js';
 import { decode } from '../events.js';
@@ -45,7 +46,11 @@ const LOG_OPEN = 6;
 const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export class ApprovalsScreen {
-  /** @param {{back: () => void, problem: (message: string) => void}} hooks */
+  /**
+   * @param {{back: () => void, problem: (message: string) => void,
+   *   concerns: () => import('../sync/keyholder.js').Concerns | null}} hooks `concerns`: the unlocked person's
+   *   Casebook, once loaded (the duties make entry key grants again from what it holds)
+   */
   constructor(hooks) {
     this.hooks = hooks;
     /** @type {Session | null} */
@@ -97,7 +102,7 @@ export class ApprovalsScreen {
   duties() {
     const session = this.session;
     if (!session || !navigator.onLine || this.running) return this.running ?? Promise.resolve(null);
-    this.running = runDuties(session.device)
+    this.running = runDuties(session.device, this.hooks.concerns())
       .catch((error) => {
         if (error instanceof DirectoryRefused) {
           this.hooks.problem(`The school directory the server sent did not verify (${error.code}). Nothing was granted, `

@@ -43,7 +43,9 @@ const review = new Review({
   categories, showCapture: () => showScreen('screen-capture'), wrote: () => { void requestSend(); void refreshStatus(); },
 });
 const admin = new AdminScreen();
-const approvals = new ApprovalsScreen({ back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message) });
+const approvals = new ApprovalsScreen({
+  back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message), concerns: () => review.casebook,
+});
 const passwordScreen = new PasswordScreen({ back: () => showScreen('screen-capture') });
 const devices = new DevicesScreen({ back: () => showScreen('screen-capture'), problem: (message) => syncerProblem(message) });
 const joining = new JoinFlow({ store, api, started: (session) => start(session) });

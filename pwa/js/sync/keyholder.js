@@ -8,12 +8,17 @@
 //   sealed to every member entitled to it; the device lists it in the next directory version unattended,
 //   with its own approval (a new version of a key it made itself: PROTOCOL 13.4);
 // - grants: every version this device holds of a key, to members entitled to it who lack that version: a
-//   teacher the directory now lists for a class, a current holder missing an old or a new version.
+//   teacher the directory now lists for a class, a current holder missing an old or a new version;
+// - entry key grants made again (with the device's Casebook): a person named on a concern whose entry key
+//   grant was made by a device now revoked, or by someone who left the safeguarding team, would lose the
+//   concern's earlier events (their device refuses such a grant, PROTOCOL 5.1). This device seals the entry
+//   key version again, but only if it holds it, the concern's own fold names the person in `need_to_know`
+//   and the signed directory lists them as a current member: the server's list alone steers nothing.
 //
 // Widening who may read at all (a role, a class, a new account) is never a duty: it is an approval, an
 // explicit act of a safeguarding keyholder on their own device (`Device.approve`, the Approvals page).
 
-import { generateReaderKey, makeGrant } from '../crypto/index.js';
+import { generateReaderKey, makeEntryGrant, makeGrant } from '../crypto/index.js';
 import { ApiFailure } from './device.js';
 import { b64d, b64e, hex } from './protocol.js';
 
@@ -22,8 +27,17 @@ import { b64d, b64e, hex } from './protocol.js';
 /**
  * @typedef {object} DutyReport
  * @property {number} granted
+ * @property {number} regranted entry key grants made again (their granter is no longer a keyholder's device)
  * @property {[string, number][]} rotated key id (base64url) and its new version
  * @property {string[]} refused what this device would not seal, and why
+ */
+/**
+ * What a keyholder device reads of its concerns, for the entry key grants it makes again: the PWA's Casebook
+ * (pwa/js/review/casebook.js). Python: the device's `Reader`.
+ * @typedef {object} Concerns
+ * @property {(id: string) => Promise<{keys: Record<string, string>} | null>} blob a concern (id in hex) as held:
+ *   `keys` maps each entry key version it holds to the key (base64url)
+ * @property {(blob: any) => Record<string, any>} fold the concern's folded state (docs/PROTOCOL.md 8.5)
  */
 /**
  * What the rules need to know of a school, as plain data; ids are base64url, as the directory lists them.
@@ -132,14 +146,17 @@ function identityPk(device, member) {
 }
 
 /**
- * One round: rotations first (their grants make old versions owed), then the grants owed. A device whose
- * person is not an approved keyholder owes nothing and asks nothing. Python: `run_duties`.
+ * One round: rotations first (their grants make old versions owed), then the grants owed, then, with the
+ * device's `concerns` (its Casebook), the entry key grants to make again; without it those are left for a
+ * round that has one, and said so in `refused`. A device whose person is not an approved keyholder owes
+ * nothing and asks nothing. Python: `run_duties`.
  * @param {Device} device
+ * @param {Concerns | null} [concerns]
  * @returns {Promise<DutyReport>}
  */
-export async function runDuties(device) {
+export async function runDuties(device, concerns = null) {
   /** @type {DutyReport} */
-  const report = { granted: 0, rotated: [], refused: [] };
+  const report = { granted: 0, regranted: 0, rotated: [], refused: [] };
   await device.refresh();
   if (!deviceIsKeyholder(device)) return report;
   let duties = await device.call('GET', '/api/v1/keyholder/duties');
@@ -183,7 +200,74 @@ export async function runDuties(device) {
     await device.call('POST', '/api/v1/grants', { grants: grants.slice(start, start + 1000) });
   }
   report.granted = grants.length;
+  /** @type {{concern_id: string, entry_version: number, member_id: string}[]} */
+  const again = duties.entry_grants ?? [];
+  if (again.length && !concerns) {
+    report.refused.push(`${again.length} entry key grants to make again: this run reads no concern`);
+  } else if (again.length && concerns) {
+    report.regranted = await regrant(device, concerns, again, report);
+  }
   return report;
+}
+
+/**
+ * The people a concern's folded state names on a need-to-know basis (every head of `need_to_know`), as user
+ * ids in hex. Python: `sync.reader.need_to_know`.
+ * @param {Record<string, any>} state
+ * @returns {Set<string>}
+ */
+export function namedOn(state) {
+  return new Set((state.fields.need_to_know ?? []).flatMap((/** @type {any} */ h) => h.value ?? []));
+}
+
+/**
+ * Seal again each listed entry key version to its person, if this device holds it and the concern names them
+ * (its fold) and they are a current member; refuse the rest into `report`. Python: `_regrant`.
+ * @param {Device} device
+ * @param {Concerns} concerns
+ * @param {{concern_id: string, entry_version: number, member_id: string}[]} items
+ * @param {DutyReport} report
+ * @returns {Promise<number>} how many were sealed
+ */
+async function regrant(device, concerns, items, report) {
+  const listed = new Map(device.dir().accounts.filter((a) => !a.left)
+    .map((a) => [hex(b64d(a.id, 'id')), b64d(a.identity_x25519_pk, 'pk')]));
+  /** @type {Map<string, {keys: Record<string, string>, named: Set<string>}>} */
+  const held = new Map();
+  const grants = [];
+  for (const item of items) {
+    const concernId = b64d(item.concern_id, 'concern_id');
+    const memberId = b64d(item.member_id, 'member_id');
+    const id = hex(concernId);
+    let concern = held.get(id);
+    if (!concern) {
+      const blob = await concerns.blob(id);
+      concern = blob ? { keys: blob.keys, named: namedOn(concerns.fold(blob)) } : { keys: {}, named: new Set() };
+      held.set(id, concern);
+    }
+    const what = `entry key grant of ${item.concern_id} version ${item.entry_version} to ${item.member_id}`;
+    const key = Number.isSafeInteger(item.entry_version) ? concern.keys[String(item.entry_version)] : undefined;
+    const memberX25519Pk = listed.get(hex(memberId));
+    if (!key) {
+      report.refused.push(`${what}: this device holds no such entry key version`);
+    } else if (!concern.named.has(hex(memberId))) {
+      report.refused.push(`${what}: the concern does not name that person`);
+    } else if (!memberX25519Pk) {
+      report.refused.push(`${what}: not a current member in the signed directory`);
+    } else {
+      const entryKey = b64d(key, 'entry key');
+      grants.push(b64e(makeEntryGrant({
+        granterDeviceSecretKey: device.deviceKey.secretKey, schoolId: device.schoolId, concernId,
+        entryVersion: item.entry_version, memberId, granterDevice: device.deviceId, createdMs: Date.now(), entryKey,
+        memberX25519Pk,
+      })));
+      entryKey.fill(0);
+    }
+  }
+  for (let start = 0; start < grants.length; start += 1000) {
+    await device.call('POST', '/api/v1/entry-grants', { grants: grants.slice(start, start + 1000) });
+  }
+  return grants.length;
 }
 
 /**
