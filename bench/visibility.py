@@ -114,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                         if tally.failing <= SHOWN:
                             print(f"schedule: {schedule!r}\n  " + "\n  ".join(result.notes[:5]), file=sys.stderr,
                                   flush=True)
-                    if tally.schedules % 500 == 0:
-                        print(f"{tally.schedules} schedules, {time.perf_counter() - started:.0f} s", file=sys.stderr,
-                              flush=True)
+                    if tally.schedules % 250 == 0:  # a running tally: a long run cut short still says what it saw
+                        print(f"{tally.schedules} schedules, hidden {tally.hidden}, leaked {tally.leaked}, diverged "
+                              f"{tally.diverged}, errors {tally.errors}, events {tally.events}, "
+                              f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
                 run()
                 attempt += 1
