@@ -133,3 +133,20 @@ test('NoKey is what a reader without a recipient key gets', async () => {
   assert.throws(() => envelope.open(item.body, { authorDevicePk: device.deviceKey.publicKey, readerKeys: [stranger] }), NoKey);
   store.close();
 });
+
+test('directory work a lock cuts short ends as Locked, and nothing starts once the keys are wiped', async () => {
+  const { device } = school();
+  /** @type {(value?: unknown) => void} */
+  let release = () => undefined;
+  const held = new Promise((resolve) => { release = resolve; });
+  const running = device.serial(async () => {
+    await held;
+    throw new Error('opening wrap: authentication tag does not match'); // what a zeroed key gives
+  });
+  device.wiped = true; // the person locks while the work waits on the network
+  release();
+  await assert.rejects(running, { name: 'Locked' });
+  await assert.rejects(device.serial(async () => 'never run'), { name: 'Locked' });
+  const other = school().device; // a device whose keys stand keeps its own errors
+  await assert.rejects(other.serial(async () => { throw new Error('refused'); }), { message: 'refused' });
+});

@@ -146,7 +146,7 @@ async def test_a_safeguarding_role_an_admin_just_made_is_not_keyholder_status(sc
                                          version=pupil_key[1] + 1, public_key=b64e(bytes(32)), grants=[]))
     await refused("forbidden", ally.call("POST", "/api/v1/directory", signed=b64e(dsl.signed_directory.raw)))
     await refused("forbidden", ally.call("POST", "/api/v1/approvals/decline", items=[]))
-    assert await ally.call("GET", "/api/v1/keyholder/duties") == {"grants": [], "rotations": []}
+    assert await ally.call("GET", "/api/v1/keyholder/duties") == {"grants": [], "rotations": [], "entry_grants": []}
     unchanged(before, await snapshot(school))
 
     await rotate_signing_key(dsl)  # sealed to the safeguarding members the signed directory lists: not the ally

@@ -32,7 +32,7 @@ def new_context(browser: Browser, viewport: dict) -> BrowserContext:
 def watch(page: Page, problems: list[str]) -> None:
     """Collect console errors and uncaught exceptions (a test ends by asserting there were none)."""
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}\n{e.stack}"))  # where, not only what
 
 
 def shot(page: Page, name: str) -> None:

@@ -16,7 +16,7 @@
 
 import { CryptoError, RECIPIENT_PERSON, RECIPIENT_READER_KEY, envelope, itemFromJson, itemHex, verifyApproval } from '../crypto/index.js';
 import { decode } from '../events.js';
-import { ApiFailure } from '../sync/device.js';
+import { ApiFailure, Locked } from '../sync/device.js';
 import { DirectoryRefused, itemKey, itemsJson } from '../sync/directory.js';
 import { runDuties } from '../sync/keyholder.js';
 import { b64d, b64e, hex, unhex } from '../sync/protocol.js';
@@ -294,6 +294,7 @@ export class ApprovalsScreen {
     } catch (error) {
       if (error instanceof DirectoryRefused) this.say(`Nothing was approved: ${error.detail}`, 'failed');
       else if (error instanceof ApiFailure || error instanceof TypeError) this.say(`That did not work: ${error.message}`, 'failed');
+      else if (error instanceof Locked) return; // locked while it ran: the screen is closed
       else throw error;
     }
     await this.list();

@@ -4,7 +4,7 @@
 // of the signed directory: a safeguarding lead's device, while unlocked and online, signs the next
 // directory version soon after the school changes (docs/PROTOCOL.md 13).
 
-import { ApiFailure } from '../sync/device.js';
+import { ApiFailure, Locked } from '../sync/device.js';
 import { DirectoryRefused } from '../sync/directory.js';
 import { b64d, b64e } from '../sync/protocol.js';
 import { byId, formatAge, formatTime, h, showScreen } from './ui.js';
@@ -89,7 +89,7 @@ export class DevicesScreen {
         this.warned = true;
         return false;
       }
-      if (error instanceof TypeError || error instanceof ApiFailure) return false; // offline, or refused
+      if (error instanceof TypeError || error instanceof ApiFailure || error instanceof Locked) return false; // offline, refused, locked
       throw error;
     }
   }

@@ -137,6 +137,7 @@ export class Session {
       this.device.identity.x25519Sk, this.device.identity.ed25519Seed, this.device.deviceSeed,
       this.device.deviceKey.secretKey, ...this.device.readerKeys.values(),
     ]) key.fill(0);
+    this.device.wiped = true; // directory work still in flight ends as `Locked`, not as a failed decryption
     this.device.readerKeys.clear();
     this.device.token = null;
     this.pupils = [];

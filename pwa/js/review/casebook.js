@@ -586,7 +586,7 @@ export class Casebook {
     } catch (error) {
       // Offline, a server error, or a directory this device refuses (the syncer warns about that one): the
       // items from unknown devices are held and tried again after the next good refresh.
-      const expected = ['ApiFailure', 'DirectoryRefused'];
+      const expected = ['ApiFailure', 'DirectoryRefused', 'Locked']; // Locked: the person locked meanwhile
       if (!(error instanceof TypeError || (error instanceof Error && expected.includes(error.name)))) throw error;
     }
   }

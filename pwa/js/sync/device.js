@@ -47,6 +47,14 @@ export class ApiFailure extends Error {
   }
 }
 
+/** The device's keys were wiped (its person locked the app) while the work ran: its outcome is moot. */
+export class Locked extends Error {
+  constructor() {
+    super('locked: the keys this work needed were wiped');
+    this.name = 'Locked';
+  }
+}
+
 export function nowMs() {
   return Date.now();
 }
@@ -215,6 +223,8 @@ export class Device {
     this.directory = signedDirectory ? signed.listing(signedDirectory) : directory;
     /** @type {Promise<void>} directory work runs one at a time (`serial`) */
     this.directoryQueue = Promise.resolve();
+    /** set when the session's keys are wiped (a lock): work still running fails as `Locked` */
+    this.wiped = false;
     /** @type {Map<string, Uint8Array>} reader key secrets by `${hex(id)}:${version}` */
     this.readerKeys = new Map();
     /** @type {Map<string, Item>} key versions this device made in rotations (by `itemHex`): it lists them unattended */
@@ -256,7 +266,15 @@ export class Device {
    * @returns {Promise<T>}
    */
   serial(work) {
-    const run = this.directoryQueue.then(work, work);
+    const guarded = async () => {
+      if (this.wiped) throw new Locked();
+      try {
+        return await work();
+      } catch (error) {
+        throw this.wiped ? new Locked() : error; // a key zeroed under it, not a refusal or a bad directory
+      }
+    };
+    const run = this.directoryQueue.then(guarded, guarded);
     this.directoryQueue = run.then(() => undefined, () => undefined);
     return run;
   }
