@@ -107,8 +107,8 @@ export class ApprovalsScreen {
         if (error instanceof DirectoryRefused) {
           this.hooks.problem(`The school directory the server sent did not verify (${error.code}). Nothing was granted, `
             + 'and this device keeps the version it had.');
-        } else if (!(error instanceof TypeError || error instanceof ApiFailure)) throw error;
-        return null;
+        } else if (!(error instanceof TypeError || error instanceof ApiFailure || error instanceof Locked)) throw error;
+        return null; // offline, refused, or locked while it ran: the next round
       })
       .finally(() => {
         this.running = null;
@@ -148,7 +148,8 @@ export class ApprovalsScreen {
         this.say('Approvals need a connection to the server.', 'offline');
         form.dataset.state = 'offline';
         return;
-      } else throw error;
+      } else if (error instanceof Locked) return; // locked while it ran: the screen is closed
+      else throw error;
     }
     try {
       const [notes, keys, held] = await Promise.all([
