@@ -8,8 +8,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP  := $(VENV)/.cairn-installed
 NPM_STAMP := pwa/node_modules/.cairn-installed
-# One pytest worker per core (pytest-xdist), a test file to a worker, so module fixtures (a live server,
-# a browser) are built once.
+# A pytest worker per core and one more (pytest-xdist): browser and socket tests spend much of their time
+# waiting, and the extra worker fills it (a fresh-clone CI used 1.4 of 2 cores with one per core). A test
+# file goes to one worker, so module fixtures (a live server, a browser) are built once.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 PYTEST_FLAGS ?=
 
 .PHONY: run test test-python test-js typecheck vectors-check deps bench lint clean
@@ -38,7 +40,7 @@ vectors-check: $(PY_STAMP)
 	$(BIN)/python -m tests.vectors.generate --check
 
 test-python: $(PY_STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_FLAGS)
 
 test-js: $(NPM_STAMP)
 	cd pwa && npm test --silent
