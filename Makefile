@@ -8,10 +8,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP  := $(VENV)/.cairn-installed
 NPM_STAMP := pwa/node_modules/.cairn-installed
-# A pytest worker per core and one more (pytest-xdist): browser and socket tests spend much of their time
-# waiting, and the extra worker fills it (a fresh-clone CI used 1.4 of 2 cores with one per core). A test
-# file goes to one worker, so module fixtures (a live server, a browser) are built once.
-PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# A pytest worker per core (pytest-xdist; one more made a fresh-clone CI slower, 22 min against 16, as the
+# workers fought for the cores). A test file goes to one worker, so module fixtures (a live server, a
+# browser) are built once.
+PYTEST_WORKERS ?= auto
 PYTEST_FLAGS ?=
 
 .PHONY: run test test-python test-js typecheck vectors-check deps bench lint clean

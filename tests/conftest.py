@@ -40,9 +40,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                 report.longrepr = f"{REQUIRED[marker]} is set, so this {marker} test may not be skipped: {reason}"
 
 
-# The longest files, started first: with a worker per core taking a file at a time (pytest-xdist, `make test`),
-# a long file collected last would run alone at the end while the other core idles.
-LONG_FILES = ("tests/visibility/", "tests/server/test_http_fuzz.py", "tests/server/test_cli_device.py")
+# The longest files, started first: with workers taking a file at a time (pytest-xdist, `make test`), a long
+# file collected last would run alone at the end while the other cores idle.
+LONG_FILES = ("tests/visibility/test_visibility.py", "tests/visibility/test_visibility_more.py",
+              "tests/server/test_http_fuzz.py", "tests/server/test_cli_device.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

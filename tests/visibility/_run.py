@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import seed as _seed
 
 from ._school import Stage, drop_template, make_template
 from ._steps import steps
@@ -81,3 +82,22 @@ def first_where(where: Staged, condition: Callable[[Result], bool], up_to: int,
     except Found as found:
         return found
     return None
+
+
+def check_schedules(where: Staged, count: int, *, seed: int, examples: Sequence[list[tuple]] = ()) -> None:
+    """Run ``examples`` and ``count`` generated schedules (fixed by ``seed``) and fail, shrunk, on the first
+    whose result is not clean: something hidden, leaked or diverged."""
+    before = where.runs
+
+    @_seed(seed)
+    @settings(max_examples=count, database=None, deadline=None,
+              phases=(Phase.explicit, Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck))
+    @given(steps)
+    def schedule(steps: list[tuple]) -> None:
+        result = where.run(steps)
+        assert result.clean, "\n".join(result.notes)
+
+    for known in reversed(examples):
+        schedule = example(known)(schedule)
+    schedule()
+    assert where.runs - before >= count + len(examples)  # the generator did not run dry
