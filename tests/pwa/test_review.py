@@ -96,7 +96,8 @@ def test_a_contributor_sees_only_logging_and_a_dsl_sees_a_new_concern_live_and_t
         assert "Overdue" in overdue.inner_text()
         dsl.fill("#action-text", "Check the coat cupboard")
         dsl.click("#triage-action button[type=submit]")
-        dsl.click("#concern-actions li:has-text('Check the coat cupboard') button")
+        dsl.wait_for_selector("#concern-history li:has-text('Check the coat cupboard')")  # the action is in, then done
+        dsl.click("#concern-actions li:has-text('Check the coat cupboard') button[aria-label^='Mark done']")
         dsl.wait_for_selector("#concern-actions li.done:has-text('Check the coat cupboard')")
         dsl.click("#triage-more summary")
         dsl.select_option("#need-person", label="teacher-ash")
@@ -259,7 +260,8 @@ def test_two_offline_dsl_devices_edit_one_field_see_both_versions_and_resolve_th
     finally:
         for context in contexts:
             context.close()
-    assert problems == []
+    # Chromium logs a request that a device set offline cut off; the app's own errors are what must not appear
+    assert [p for p in problems if "net::ERR_INTERNET_DISCONNECTED" not in p] == []
 
 
 @pytest.mark.browser
