@@ -46,11 +46,28 @@ LONG_FILES = ("tests/visibility/test_visibility.py", "tests/visibility/test_visi
               "tests/server/test_http_fuzz.py", "tests/server/test_cli_device.py")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        return next((n for n, start in enumerate(LONG_FILES) if item.nodeid.startswith(start)), len(LONG_FILES))
+def _rank(nodeid: str) -> int:
+    return next((n for n, start in enumerate(LONG_FILES) if nodeid.startswith(start)), len(LONG_FILES))
 
-    items.sort(key=rank)  # stable: each file stays in one piece, and in its order
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _rank(item.nodeid))  # stable: each file stays in one piece, and in its order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadfile``, hand out LONG_FILES first. xdist itself orders files by how many tests they
+    hold, most first, which put the visibility checker's few long tests last: alone at the end of CI."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongFilesFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node):  # type: ignore[no-untyped-def]
+            for scope in sorted((s for s in self.workqueue if _rank(s) < len(LONG_FILES)), key=_rank, reverse=True):
+                self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongFilesFirst(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
