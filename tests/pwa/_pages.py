@@ -3,6 +3,7 @@ signing in, waiting on the app's own state, screenshots, axe-core, and a raw rea
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,36 @@ def new_context(browser: Browser, viewport: dict) -> BrowserContext:
         has_touch=viewport == PHONE,
     )
     context.set_default_timeout(TIMEOUT)
+    _tell_on_failure(context)
     return context
+
+
+def _tell_on_failure(context: BrowserContext) -> None:
+    """Keep the context's console, page errors and refused requests; if it is closed while a test's exception
+    is on its way out (a ``finally`` block), first print them and what each page says on screen, so that a
+    failure seen once under load says why (a timeout alone never does)."""
+    log: list[str] = []
+    context.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
+    context.on("weberror", lambda e: log.append(f"page error: {e.error}\n{e.error.stack}"))
+    context.on("requestfailed", lambda r: log.append(f"request failed: {r.method} {r.url} {r.failure}"))
+    context.on("response", lambda r: r.status >= 400 and log.append(f"response {r.status}: {r.request.method} {r.url}"))
+    close = context.close
+
+    def close_and_tell(*args: object, **kwargs: object) -> None:
+        if sys.exc_info()[0] is not None:
+            try:
+                for n, page in enumerate(context.pages):
+                    screen = page.locator("section.screen:not([hidden])").first.get_attribute("id", timeout=2000)
+                    said = [t.strip() for t in page.locator("[role=alert], [role=status]").all_inner_texts()]
+                    said = [t for t in said if t]
+                    print(f"--- page {n}: {page.url} screen={screen} says={said}", file=sys.stderr)
+                    shot(page, f"failure-{id(context):x}-{n}")
+            except Exception as error:  # the page may be the thing that broke; say so, then close anyway
+                print(f"--- could not read the pages: {error}", file=sys.stderr)
+            print("--- context log:\n" + "\n".join(log[-80:]), file=sys.stderr)
+        close(*args, **kwargs)  # type: ignore[arg-type]
+
+    context.close = close_and_tell  # type: ignore[method-assign]
 
 
 def watch(page: Page, problems: list[str]) -> None:

@@ -10,6 +10,7 @@ import {
   BASIS_LABELS, DECISION_LABELS, FIELD_LABELS, KIND_LABELS, ROLE_LABELS, STAFF_ROLE_LABELS, STATUS_LABELS,
   formatRecordDate, label, staff, twoTimes,
 } from './labels.js';
+import { Choices } from './choices.js';
 import { byId, h } from './ui.js';
 
 /** @typedef {import('../review/casebook.js').Casebook} Casebook */
@@ -46,10 +47,8 @@ export class ConcernPage {
     /** @type {ConcernView | null} */
     this.view = null;
     this.drawing = 0;
-    /** @type {string | null} the concern the triage controls were last filled for */
-    this.triageFor = null;
-    /** @type {Record<string, string>} what each triage choice was last filled with */
-    this.filled = {};
+    /** what the person chose in the triage controls and has not saved yet (./choices.js) */
+    this.choices = new Choices();
     /** @type {Map<string, Staff>} */
     this.people = new Map();
     this.message = byId('concern-message', HTMLElement);
@@ -176,7 +175,7 @@ export class ConcernPage {
     this.casebook = null;
     this.session = null;
     this.id = null;
-    this.triageFor = null;
+    this.choices.reset();
     this.view = null;
     for (const list of ['concern-fields', 'concern-history', 'concern-actions', 'conflict-list', 'concern-marks', 'concern-outlines']) {
       byId(list, HTMLElement).replaceChildren();
@@ -358,16 +357,9 @@ export class ConcernPage {
     const s = view.summary;
     // A redraw (a pushed event, our own change) keeps what the person is choosing; a new concern starts
     // from its own state.
-    const fresh = this.triageFor !== s.id;
-    this.triageFor = s.id;
-    if (fresh) this.filled = {};
-    /** The state's value, unless the person changed this control since the last fill. @param {string} id @param {string} state */
-    const pick = (id, state) => {
-      const now = byId(id, HTMLSelectElement).value;
-      const value = !fresh && id in this.filled && now !== this.filled[id] ? now : state;
-      this.filled[id] = value;
-      return value;
-    };
+    this.choices.begin(s.id);
+    /** @param {string} id @param {string} state */
+    const pick = (id, state) => this.choices.pick(id, byId(id, HTMLSelectElement).value, state);
     const everyone = [...this.people.values()];
     const team = everyone.filter((p) => p.roles.includes('safeguarding'));
     options(byId('assign-to', HTMLSelectElement), [['', 'Nobody'], ...team.map((p) => /** @type {[string, string]} */ ([p.id, p.name]))],
