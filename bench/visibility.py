@@ -1,5 +1,5 @@
 """The visibility checker at length: ``python -m bench.visibility [--schedules N] [--db sqlite|postgres] [--seed S]
-[--without backfill|entry-grants]``.
+[--without backfill|entry-grants] [--processes P]``.
 
 Runs the schedules of tests/visibility/ (the same generator, the same school, server, clients and model; many
 more schedules) and prints ``name: value unit`` lines:
@@ -37,6 +37,7 @@ places to make it cheaper.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite", help="the server's database")
     parser.add_argument("--seed", type=int, default=int(time.time()), help="hypothesis seed (default: the time)")
     parser.add_argument("--without", choices=["backfill", "entry-grants"], help="switch a fix of issue 13 off")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="run the schedules in this many processes (seeds S, S+1000, ...) and sum them")
     args = parser.parse_args(argv)
+    if args.processes > 1:
+        return in_processes(args)
     print(f"seed {args.seed}, database {args.db}, without {args.without or 'nothing'}", file=sys.stderr)
     switch_off(args.without)
 
@@ -138,6 +143,37 @@ def main(argv: list[str] | None = None) -> int:
                               ("schedules_per_s", f"{tally.schedules / elapsed:.2f}", "schedules/s")]:
         print(f"{name}: {value} {unit}")
     return 0 if (tally.hidden, tally.leaked, tally.diverged, tally.errors) == (0, 0, 0, 0) else 1
+
+
+def in_processes(args: argparse.Namespace) -> int:
+    """One process is one core at most (the server, SQLite and the clients share its GIL): split the schedules
+    over ``--processes`` processes with seeds a thousand apart and print their sums (rates: of the whole)."""
+    started = time.perf_counter()
+    share = -(-args.schedules // args.processes)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.visibility", "--schedules", str(share), "--db", args.db,
+             "--seed", str(args.seed + 1000 * i), *(["--without", args.without] if args.without else [])],
+            stdout=subprocess.PIPE, text=True)
+        for i in range(args.processes)
+    ]
+    totals: dict[str, int] = {}
+    status = 0
+    for worker in workers:
+        out, _ = worker.communicate()
+        status = max(status, worker.returncode)
+        for line in out.splitlines():
+            name, _, rest = line.partition(": ")
+            if name in ("schedules", "hidden", "leaked", "diverged", "errors", "events"):
+                totals[name] = totals.get(name, 0) + int(rest.split()[0])
+    elapsed = time.perf_counter() - started
+    units = {"schedules": "schedules", "hidden": "events", "leaked": "events", "diverged": "concerns",
+             "errors": "schedules", "events": "events"}
+    for name, unit in units.items():
+        print(f"{name}: {totals.get(name, 0)} {unit}")
+    print(f"seconds: {elapsed:.0f} s")
+    print(f"schedules_per_s: {totals.get('schedules', 0) / elapsed:.2f} schedules/s")
+    return status
 
 
 if __name__ == "__main__":
