@@ -595,12 +595,14 @@ class Device:
         *,
         concern_id: bytes | None = None,
         entry_key: SecretKey | None = None,
+        entry_key_version: int = 1,
         pupil_ids: list[bytes] = (),
         restricted: bool = False,  # type: ignore[assignment]
         groups: tuple[str, ...] = (),
         recipients: list[tuple[env.Recipient, bytes]] | None = None,
     ) -> bytes:
-        """Seal one event and queue it in ``outbox`` (durably, before any network). Returns its id."""
+        """Seal one event and queue it in ``outbox`` (durably, before any network). Returns its id.
+        ``entry_key_version``: the version ``entry_key`` is of (a follow-up keeps its concern's key and version)."""
         concern_id = concern_id or os.urandom(16)
         entry_key = entry_key or SecretKey.generate()
         chosen = (
@@ -622,7 +624,7 @@ class Device:
                 prev_hash=chain.last_hash,
                 device_time_ms=now_ms(),
                 entry_key=entry_key,
-                entry_key_version=1,
+                entry_key_version=entry_key_version,
                 pupil_ids=list(pupil_ids),
                 recipients=chosen,
                 content=content,

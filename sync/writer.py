@@ -111,6 +111,7 @@ class ConcernWriter:
             content,
             concern_id=header.concern_id,
             entry_key=opened.entry_key,
+            entry_key_version=header.entry_key_version,  # the key's own version: an entry key grant opens it
             pupil_ids=list(header.pupil_ids),
             recipients=self.recipients_of(header, people),
         )

@@ -252,3 +252,41 @@ async def test_a_grant_of_a_keyholder_still_on_the_team_is_kept_when_another_key
         granter = await conn.scalar(select(EntryGrant.granter_device).where(EntryGrant.member_id == ash.user_id))
     assert granter == dsl.device_id
     assert (await dsl.call("GET", "/api/v1/keyholder/duties"))["entry_grants"] == []
+
+
+async def test_a_follow_up_keeps_its_concern_s_entry_key_version_so_a_named_person_reads_it(school) -> None:
+    """Found by the visibility bench: the Python client labelled every follow-up version 1, so one written under
+    a restriction's version 2 key opened for nobody holding the version 2 grant."""
+    concern, _ = await three_events(school, "fictional: restricted later by the PWA")
+    dsl = school.dsl
+    reader, writer = Reader(dsl.device, dsl.outbox), ConcernWriter(dsl.device, dsl.outbox)
+    events = reader.read().events(concern)
+    heads = sorted(e.id for _, e in events)
+    # what the PWA's restriction writes: version 2, a fresh key, the safeguarding group only
+    hlc = writer.tick(e.hlc for _, e in events)
+    restricted = encode({"v": VERSION, "type": "restriction_changed", "hlc": list(hlc),
+                         "author": dsl.device.user_id.hex(), "parents": heads, "restricted": True,
+                         "reason": "fictional: sensitive", "entry_key_version": 2})
+    dsl.device.write(dsl.outbox, restricted, concern_id=concern, entry_key=SecretKey.generate(), entry_key_version=2,
+                     pupil_ids=[school.classes["oak"][0]], restricted=True)
+    await dsl.client.flush()  # type: ignore[union-attr]
+    await dsl.client.pull_all()  # type: ignore[union-attr]
+    newest = max(reader.read().events(concern), key=lambda pair: pair[0].header.entry_key_version)
+    assert newest[0].header.entry_key_version == 2
+    comment = writer.follow_up(newest[0], [newest[1]], "comment", {"text": "fictional: under the restriction"})
+    await dsl.client.flush()  # type: ignore[union-attr]
+    await dsl.client.pull_all()  # type: ignore[union-attr]
+    (mine,) = [o for o, e in reader.read().events(concern) if e.id == comment.event_id.hex()]
+    assert mine.header.entry_key_version == 2
+
+    ash = school.members["teacher-ash"]
+    await reader.name_need_to_know(writer, concern, [ash.device.user_id])
+    await dsl.client.flush()  # type: ignore[union-attr]
+    theirs = Reader(ash.device, ash.outbox)
+    await theirs.refresh()
+    client = ash.client or await ash.connect(school.running, keys=theirs.key_refs)
+    await client.catch_up()
+    await client.pull_all()
+    assert "fictional: under the restriction" in texts(theirs.read())
+    # the three, the restriction, the comment and the naming
+    assert len(theirs.read().opened) == 6 and theirs.refused_grants == []

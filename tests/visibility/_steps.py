@@ -66,6 +66,10 @@ EXAMPLES = [
     # a password change on Oak's phone while the laptop holds an entry queued offline, then the DSL's own
     [("write", 0, 0, "neglect"), ("write_offline", 2, 0, "bullying"), ("password", 7), ("online", 2),
      ("password", 0), ("write", 0, 1, "neglect")],
+    # found by the 10,000-schedule bench: the Python client labelled every follow-up entry key version 1, so the
+    # deputy's naming and the DSL's comment after a restriction (version 2 keys) opened for nobody holding the
+    # version 2 grant, and the grants made from them carried the wrong key
+    [("write", 2, 0, "neglect"), ("restrict", 0, 0), ("name", 1, 0, 2), ("follow", 0, 0)],
 ]
 
 
