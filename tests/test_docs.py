@@ -116,3 +116,10 @@ def test_the_docs_stand_on_their_own() -> None:
     for doc in [ROOT / "README.md", *DOCS.glob("*.md")]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text("utf-8")):
             assert (doc.parent / target).exists(), (doc.name, target)
+
+
+def test_every_mis_file_code_is_documented_and_no_other() -> None:
+    from sync.mis import FILE_CODES, PROBLEMS
+
+    section = "### 11.1 Pupil files from the MIS"
+    assert _table_codes(section) == set(FILE_CODES) | set(PROBLEMS)
