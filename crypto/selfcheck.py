@@ -70,7 +70,7 @@ from .wrap import unwrap_key, wrap_key
 
 __all__ = ["check_vector", "SelfCheckFailed", "EXPECTS", "RULE_FOLDERS"]
 
-RULE_FOLDERS = frozenset({"fold", "entitlement"})  # vectors of rules, not constructions: run by tests/sync
+RULE_FOLDERS = frozenset({"fold", "entitlement", "mis"})  # rules, not constructions: run by tests/sync, tests/mis
 
 EXPECTS = (
     "success",

@@ -84,6 +84,7 @@ FILE_CODES = {
     "missing_columns": "a column Cairn needs is not in the file (UPN, names, date of birth, year group)",
     "ambiguous_columns": "two columns could be the same field; choose one",
     "unknown_column": "a column chosen by hand is not in the file",
+    "bad_csv": "a quoted field is not closed, or the CSV is broken in another way",
     "bad_xml": "the XML is not well formed",
     "forbidden_xml": "the XML holds a DTD, an entity or an external reference, which Cairn never reads",
     "not_ctf": "an XML file that is not a Common Transfer File (no CTfile, no CTFpupilData)",
@@ -183,12 +184,12 @@ def detect_columns(headings: list[str]) -> tuple[dict[str, str], tuple[str, ...]
     return columns, tuple(ignored)
 
 
-def read_file(data: bytes, columns: Mapping[str, str] | None = None) -> MisFile:
-    """A CTF or a CSV, told apart by their first characters."""
+def read_file(data: bytes, columns: Mapping[str, str] | None = None, today: date | None = None) -> MisFile:
+    """A CTF or a CSV, told apart by their first characters. ``today`` (default: the date) judges dates of birth."""
     if len(data) > MAX_BYTES:
         raise MisFileError("too_large")
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    return read_ctf(data) if head == b"<" else read_csv(data, columns)
+    return read_ctf(data, today) if head == b"<" else read_csv(data, columns, today)
 
 
 def _decode(data: bytes) -> str:
@@ -198,14 +199,21 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")  # Windows exports; an undefined byte becomes U+FFFD
 
 
-def read_csv(data: bytes, columns: Mapping[str, str] | None = None) -> MisFile:
+def read_csv(data: bytes, columns: Mapping[str, str] | None = None, today: date | None = None) -> MisFile:
     """A CSV with a heading line. ``columns`` (field -> heading) replaces the detected ones."""
     if len(data) > MAX_BYTES:
         raise MisFileError("too_large")
     text = _decode(data)
     first = text.split("\n", 1)[0]
     dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
-    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        return _csv_rows(text, dialect, columns, today or date.today())
+    except csv.Error as exc:
+        raise MisFileError("bad_csv", str(exc)) from None
+
+
+def _csv_rows(text: str, dialect: str, columns: Mapping[str, str] | None, today: date) -> MisFile:
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect, strict=True)
     try:
         headings = next(reader)
     except StopIteration:
@@ -232,7 +240,7 @@ def read_csv(data: bytes, columns: Mapping[str, str] | None = None) -> MisFile:
         line = reader.line_num + 1
         if len(rows) > MAX_PUPILS:
             raise MisFileError("too_many_pupils")
-    return _checked("csv", rows, chosen, ignored)
+    return _checked("csv", rows, chosen, ignored, today)
 
 
 def _local(tag: str) -> str:
@@ -261,7 +269,7 @@ def _first_language(pupil: Element) -> str:
     return ""
 
 
-def read_ctf(data: bytes) -> MisFile:
+def read_ctf(data: bytes, today: date | None = None) -> MisFile:
     """A Common Transfer File: every ``<Pupil>`` of its ``<CTFpupilData>``. Names and the date of birth are read
     where CTF versions put them (on the pupil, or in ``<BasicDetails>``); the registration group, which a CTF
     does not carry, is left empty (the pupil then has no class until one is set)."""
@@ -298,7 +306,8 @@ def read_ctf(data: bytes) -> MisFile:
             "admission_date": _find(latest, "EntryDate") if latest is not None else "",
             "leaving_date": _find(latest, "LeavingDate") if latest is not None else "",
         }))
-    return _checked("ctf", rows, {f: f for f in FIELDS if f not in ("registration_group", "pupil_premium", "eal")}, ())
+    read = {f: f for f in FIELDS if f not in ("registration_group", "pupil_premium", "eal")}
+    return _checked("ctf", rows, read, (), today or date.today())
 
 
 def _text(value: str, required: bool) -> tuple[str, str | None]:
@@ -338,13 +347,12 @@ def _year_group(value: str) -> str | None:
 
 
 def _checked(kind: str, rows: list[tuple[int, dict[str, str]]], columns: Mapping[str, str],
-             ignored: tuple[str, ...]) -> MisFile:
+             ignored: tuple[str, ...], today: date) -> MisFile:
     if not rows:
         raise MisFileError("empty")
     problems: list[Problem] = []
     pupils: list[MisPupil] = []
     seen: dict[str, int] = {}
-    today = date.today()
     for line, cells in rows:
         bad = len(problems)
 

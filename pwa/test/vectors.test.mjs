@@ -3,8 +3,9 @@
 // vacuously) when the folder holds no vectors, a construct this suite does not know, or an `expect`
 // outside the closed list; and proves the runner itself can fail.
 //
-// tests/vectors/fold/ and tests/vectors/entitlement/ hold rules, not constructions (RULE_FOLDERS): the
-// concern fold's scenarios (test/fold.test.mjs) and who may hold which key (test/keyholder.test.mjs). They
+// tests/vectors/fold/, entitlement/ and mis/ hold rules, not constructions (RULE_FOLDERS): the
+// concern fold's scenarios (test/fold.test.mjs), who may hold which key (test/keyholder.test.mjs) and what a
+// pupil file from the MIS holds (test/mis.test.mjs). They
 // are skipped here by name, and only they.
 
 import assert from 'node:assert/strict';
@@ -63,7 +64,7 @@ test('checkVector refuses an unknown construct', () => {
 
 test('checkVector refuses an expect outside the closed list', () => {
   assert.deepEqual([...EXPECTS], ['success', 'parse_failure', 'auth_failure', 'bad_signature', 'no_key', 'unsupported_version', 'rollback', 'unapproved']);
-  assert.deepEqual([...RULE_FOLDERS], ['fold', 'entitlement']);
+  assert.deepEqual([...RULE_FOLDERS], ['fold', 'entitlement', 'mis']);
   const v = load('wrap/unwrap_tampered_box.json');
   for (const expect of ['failure', 'error', 'Auth_Failure', undefined]) {
     assert.throws(() => checkVector({ ...v, expect }), /unknown expect/);

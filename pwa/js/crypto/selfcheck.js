@@ -45,8 +45,8 @@ export const EXPECTS = Object.freeze([
 ]);
 
 /** Folders of tests/vectors/ that hold rules, not constructions: run by their own suites (fold.test.mjs,
- * keyholder.test.mjs), as crypto/selfcheck.py `RULE_FOLDERS`. */
-export const RULE_FOLDERS = Object.freeze(['fold', 'entitlement']);
+ * keyholder.test.mjs, mis.test.mjs), as crypto/selfcheck.py `RULE_FOLDERS`. */
+export const RULE_FOLDERS = Object.freeze(['fold', 'entitlement', 'mis']);
 
 /** A vector's expected result differs from what the crypto layer did. */
 export class SelfCheckFailed extends Error {
