@@ -1,8 +1,8 @@
 """The fuzz run: ``python -m bench.fuzz [--cases N] [--db sqlite|postgres] [--seed S]``.
 
 Runs the fuzz targets of tests/fuzz/ (the same strategies and checks as the fuzz tests, many more cases):
-the websocket codec, cursors, envelopes, grants, roster entries, directory versions and staff files in
-this process, and HTTP requests to every route and frames over a real socket (before auth, after auth,
+the websocket codec, cursors, envelopes, grants, roster entries, directory versions, staff files and MIS pupil
+files in this process, and HTTP requests to every route and frames over a real socket (before auth, after auth,
 in a hand-over) against a real server on a database of its own, with a trap on the server's log. Prints
 ``name: value unit`` lines:
 
@@ -36,7 +36,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.fuzz import frames, sealed, staff
+from tests.fuzz import frames, mis, sealed, staff
 from tests.fuzz.http import check_response, requests, send
 from tests.fuzz.junk import mutations
 from tests.fuzz.live import LiveFuzz, LogTrap, live_fuzz
@@ -106,6 +106,7 @@ def offline_targets() -> list[Target]:
          (lambda v: sealed.check_roster_entry(*v),), 10),
         ("directories", st.tuples(sealed.directory_cases(), mutations), (lambda v: sealed.check_directory(*v),), 8),
         ("staff_files", staff.staff_files(), (staff.check_staff_csv,), 5),
+        ("mis_files", mis.mis_files(), (mis.check_mis_file,), 5),
     ]
 
 
