@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from stdnum.exceptions import InvalidComponent, ValidationError
+from stdnum.exceptions import InvalidComponent, InvalidFormat, ValidationError
 from stdnum.gb import upn as stdnum_upn
 
 __all__ = [
@@ -95,6 +96,13 @@ _FALSE = {"n", "no", "false", "f", "0", ""}
 _SEN = {"n": "N", "no": "N", "nosen": "N", "none": "N", "": "N", "k": "K", "sensupport": "K", "support": "K",
         "e": "E", "ehcplan": "E", "ehcp": "E", "ehc": "E", "s": "E", "statement": "E", "statemented": "E"}
 _ENGLISH = {"eng", "english", "enb", "believedtobeenglish", "englishbelieved"}
+_SPACE = " \t\r\n"  # what is trimmed from a cell: only these, in both readers (JavaScript's trim() takes more)
+_UPN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# The XML declaration, the only part of a CTF read by pattern (so that both readers refuse the same ones): a
+# declared encoding must be UTF-8, and a malformed declaration is bad XML.
+_DECLARATION = re.compile(r"""<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]+\1"""
+                          r"""(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\2)?"""
+                          r"""(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>""")
 _DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y")
 
 
@@ -172,7 +180,7 @@ def detect_columns(headings: list[str]) -> tuple[dict[str, str], tuple[str, ...]
         fields = [f for f, names in FIELDS.items() if _key(heading) in names]
         if fields:
             found.setdefault(fields[0], []).append(heading)
-        elif heading.strip():
+        elif heading.strip(_SPACE):
             ignored.append(heading)
     twice = sorted(f"{f} ({' or '.join(h)})" for f, h in found.items() if len(h) > 1)
     if twice:
@@ -212,13 +220,23 @@ def read_csv(data: bytes, columns: Mapping[str, str] | None = None, today: date 
         raise MisFileError("bad_csv", str(exc)) from None
 
 
-def _csv_rows(text: str, dialect: str, columns: Mapping[str, str] | None, today: date) -> MisFile:
+def _records(text: str, dialect: str) -> list[tuple[int, list[str]]]:
+    """Every record of the file with the line it starts on, read whole first: a broken CSV is ``bad_csv``
+    before anything else is said about it (as the staff app's reader, which parses first, says)."""
     reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect, strict=True)
-    try:
-        headings = next(reader)
-    except StopIteration:
-        raise MisFileError("empty") from None
-    if len([h for h in headings if h.strip()]) < 2:
+    records, line = [], 1
+    for cells in reader:
+        records.append((line, cells))
+        line = reader.line_num + 1
+    return records
+
+
+def _csv_rows(text: str, dialect: str, columns: Mapping[str, str] | None, today: date) -> MisFile:
+    records = _records(text, dialect)
+    if not records:
+        raise MisFileError("empty")
+    headings = records[0][1]
+    if len([h for h in headings if h.strip(_SPACE)]) < 2:
         raise MisFileError("unknown_format", "the first line is not a heading line")
     if columns is None:
         chosen, ignored = detect_columns(headings)
@@ -230,16 +248,12 @@ def _csv_rows(text: str, dialect: str, columns: Mapping[str, str] | None, today:
         if missing:
             raise MisFileError("missing_columns", ", ".join(missing))
         chosen = dict(columns)
-        ignored = tuple(h for h in headings if h.strip() and h not in chosen.values())
+        ignored = tuple(h for h in headings if h.strip(_SPACE) and h not in chosen.values())
     where = {f: headings.index(h) for f, h in chosen.items()}
-    rows = []
-    line = reader.line_num + 1
-    for cells in reader:
-        if any(c.strip() for c in cells):
-            rows.append((line, {f: cells[i] if i < len(cells) else "" for f, i in where.items()}))
-        line = reader.line_num + 1
-        if len(rows) > MAX_PUPILS:
-            raise MisFileError("too_many_pupils")
+    rows = [(line, {f: cells[i] if i < len(cells) else "" for f, i in where.items()})
+            for line, cells in records[1:] if any(c.strip(_SPACE) for c in cells)]
+    if len(rows) > MAX_PUPILS:
+        raise MisFileError("too_many_pupils")
     return _checked("csv", rows, chosen, ignored, today)
 
 
@@ -253,8 +267,8 @@ def _find(element: Element, *paths: str) -> str:
         node: Element | None = element
         for part in path.split("/"):
             node = next((child for child in node if _local(child.tag) == part), None) if node is not None else None
-        if node is not None and (node.text or "").strip():
-            return (node.text or "").strip()
+        if node is not None and (node.text or "").strip(_SPACE):
+            return (node.text or "").strip(_SPACE)
     return ""
 
 
@@ -276,11 +290,25 @@ def read_ctf(data: bytes, today: date | None = None) -> MisFile:
     if len(data) > MAX_BYTES:
         raise MisFileError("too_large")
     try:
+        text = data.decode("utf-8-sig")  # a CTF is UTF-8, as the staff app reads it
+    except UnicodeDecodeError:
+        raise MisFileError("bad_xml", "not UTF-8") from None
+    if text.lstrip(_SPACE).startswith("<?xml") and not text.startswith("<?xml"):
+        raise MisFileError("bad_xml", "the XML declaration is not at the start")
+    if text.startswith("<?xml") and text[5:6] in (" ", "\t", "\r", "\n"):
+        declared = _DECLARATION.match(text)
+        if declared is None:
+            raise MisFileError("bad_xml", "the XML declaration is malformed")
+        if declared.group(3) is not None and declared.group(3).lower() != "utf-8":
+            raise MisFileError("bad_xml", "an encoding that is not UTF-8")
+    try:
         root = fromstring(data, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise MisFileError("forbidden_xml", type(exc).__name__) from None
     except ParseError as exc:
         raise MisFileError("bad_xml", f"line {exc.position[0]}") from None
+    except (LookupError, ValueError):  # an encoding expat does not know, or one it cannot read ("TTF-8", UTF-16)
+        raise MisFileError("bad_xml", "an encoding that is not UTF-8") from None
     data_element = next((c for c in root if _local(c.tag) == "CTFpupilData"), None)
     if _local(root.tag) != "CTfile" or data_element is None:
         raise MisFileError("not_ctf")
@@ -311,7 +339,7 @@ def read_ctf(data: bytes, today: date | None = None) -> MisFile:
 
 
 def _text(value: str, required: bool) -> tuple[str, str | None]:
-    value = unicodedata.normalize("NFC", value.strip())
+    value = unicodedata.normalize("NFC", value.strip(_SPACE))
     if not value:
         return "", "missing" if required else None
     if len(value) > MAX_TEXT:
@@ -322,7 +350,7 @@ def _text(value: str, required: bool) -> tuple[str, str | None]:
 
 
 def _date(value: str) -> date | None:
-    value = value.strip()
+    value = value.strip(_SPACE)
     for form in _DATE_FORMATS:
         try:
             return datetime.strptime(value, form).date()
@@ -341,7 +369,7 @@ def _year_group(value: str) -> str | None:
         return key.upper()
     if key == "nursery":
         return "N2"
-    if key.isdigit() and 1 <= int(key) <= 14:
+    if key.isascii() and key.isdigit() and 1 <= int(key) <= 14:  # "²".isdigit() is true
         return str(int(key))
     return None
 
@@ -368,8 +396,10 @@ def _checked(kind: str, rows: list[tuple[int, dict[str, str]]], columns: Mapping
                 flag(name, code)
         values["preferred_surname"] = values["preferred_surname"] or values["legal_surname"]
         values["preferred_forename"] = values["preferred_forename"] or values["legal_forename"]
-        raw_upn = cells.get("upn", "").strip()
+        raw_upn = cells.get("upn", "").strip(_SPACE)
         try:
+            if not set(raw_upn.replace(" ", "").upper()) <= _UPN_CHARACTERS:
+                raise InvalidFormat()
             upn = stdnum_upn.validate(raw_upn)
         except InvalidComponent:  # an LA number newer than python-stdnum's list (2011): the check letter decides
             upn = stdnum_upn.compact(raw_upn)
@@ -384,7 +414,7 @@ def _checked(kind: str, rows: list[tuple[int, dict[str, str]]], columns: Mapping
         elif upn:
             seen[upn] = line
         for name in ("date_of_birth", "admission_date", "leaving_date"):
-            raw = cells.get(name, "").strip()
+            raw = cells.get(name, "").strip(_SPACE)
             dates[name] = None
             if not raw:
                 if name in REQUIRED:
@@ -403,17 +433,17 @@ def _checked(kind: str, rows: list[tuple[int, dict[str, str]]], columns: Mapping
             flag("leaving_date", "leaving_before_admission")
         year = _year_group(cells.get("year_group", ""))
         if year is None:
-            flag("year_group", "missing" if not cells.get("year_group", "").strip() else "bad_year_group")
+            flag("year_group", "missing" if not cells.get("year_group", "").strip(_SPACE) else "bad_year_group")
         sen = _SEN.get(_key(cells.get("sen_status", "")))
         if sen is None:
             flag("sen_status", "bad_sen_status")
         flags: dict[str, bool] = {}
         for name in ("pupil_premium", "looked_after", "eal"):
-            raw = cells.get(name, "").strip().casefold()
+            raw = cells.get(name, "").strip(_SPACE).casefold()
             if raw not in _TRUE | _FALSE:
                 flag(name, "bad_flag")
             flags[name] = raw in _TRUE
-        if "eal" not in columns and cells.get("first_language", "").strip():
+        if "eal" not in columns and cells.get("first_language", "").strip(_SPACE):
             flags["eal"] = _key(cells["first_language"]) not in _ENGLISH
         if len(problems) == bad and born is not None and year is not None and sen is not None:
             texts = {n: values[n] for n in ("legal_surname", "legal_forename", "preferred_surname",

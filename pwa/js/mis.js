@@ -46,6 +46,10 @@ const FALSE = new Set(['n', 'no', 'false', 'f', '0', '']);
 const SEN = { n: 'N', no: 'N', nosen: 'N', none: 'N', '': 'N', k: 'K', sensupport: 'K', support: 'K',
   e: 'E', ehcplan: 'E', ehcp: 'E', ehc: 'E', s: 'E', statement: 'E', statemented: 'E' };
 const ENGLISH = new Set(['eng', 'english', 'enb', 'believedtobeenglish', 'englishbelieved']);
+/** What is trimmed from a cell: only these, as sync/mis.py (trim() takes more, U+FEFF among them). */
+const EDGES = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+/** The XML declaration, the only part of a CTF read by pattern (the same as sync/mis.py's). */
+const DECLARATION = /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]+\1(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\2)?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>/;
 const UPN_ALPHABET = 'ABCDEFGHJKLMNPQRTUVWXYZ0123456789';
 const TEXT_ONLY = new Set(['legal_surname', 'legal_forename', 'preferred_surname', 'preferred_forename',
   'registration_group']);
@@ -87,7 +91,7 @@ export function detectColumns(headings) {
   for (const heading of headings) {
     const field = Object.keys(FIELDS).find((f) => /** @type {Record<string, string[]>} */ (FIELDS)[f].includes(key(heading)));
     if (field) (found[field] ??= []).push(heading);
-    else if (heading.trim()) ignored.push(heading);
+    else if (heading.replace(EDGES, '')) ignored.push(heading);
   }
   const twice = Object.entries(found).filter(([, h]) => h.length > 1).map(([f, h]) => `${f} (${h.join(' or ')})`).sort();
   if (twice.length) throw new MisFileError('ambiguous_columns', twice.join('; '));
@@ -97,12 +101,17 @@ export function detectColumns(headings) {
   return { columns, ignored };
 }
 
+/** Windows-1252's 0x80 to 0x9F (the rest is Latin-1), an undefined byte U+FFFD: as Python's cp1252 with
+ * errors="replace". Written out because runtimes differ: Node's TextDecoder reads 0x80 as U+0080. */
+const CP1252_HIGH = '\u20AC\uFFFD\u201A\u0192\u201E\u2026\u2020\u2021\u02C6\u2030\u0160\u2039\u0152\uFFFD\u017D\uFFFD'
+  + '\uFFFD\u2018\u2019\u201C\u201D\u2022\u2013\u2014\u02DC\u2122\u0161\u203A\u0153\uFFFD\u017E\u0178';
+
 /** @param {Uint8Array} data */
 function decode(data) {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(data); // a byte-order mark is dropped
   } catch {
-    return new TextDecoder('windows-1252').decode(data); // Windows exports
+    return Array.from(data, (b) => (b >= 0x80 && b < 0xa0 ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b))).join(''); // Windows exports
   }
 }
 
@@ -132,16 +141,25 @@ export function readCsv(data, { columns, today } = {}) {
   const delimiter = first.includes('\t') && !first.includes(',') ? '\t' : ',';
   /** @type {{record: string[], info: {lines: number}}[]} */
   let records;
+  // As Python's csv module in strict mode: a quoted field must be closed and followed by a delimiter or the end
+  // of the line; a quote inside an unquoted field is an ordinary character (csv-parse calls that relaxing).
+  /** @param {boolean} relax */
+  const parse = (relax) => /** @type {{record: string[], info: {lines: number}}[]} */ (/** @type {unknown} */ (
+    parseCsv(text, { delimiter, record_delimiter: ['\r\n', '\n', '\r'], relax_column_count: true, relax_quotes: relax,
+      skip_empty_lines: false, info: true, bom: true })));
   try {
-    records = /** @type {{record: string[], info: {lines: number}}[]} */ (/** @type {unknown} */ (parseCsv(text, {
-      delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: false, info: true, bom: true,
-    })));
+    try {
+      records = parse(false);
+    } catch (error) {
+      if (!(error instanceof Error && /** @type {any} */ (error).code === 'INVALID_OPENING_QUOTE')) throw error;
+      records = parse(true);
+    }
   } catch (error) {
     throw new MisFileError('bad_csv', error instanceof Error ? error.message : '');
   }
   if (!records.length) throw new MisFileError('empty');
   const headings = records[0].record;
-  if (headings.filter((h) => h.trim()).length < 2) throw new MisFileError('unknown_format', 'the first line is not a heading line');
+  if (headings.filter((h) => h.replace(EDGES, '')).length < 2) throw new MisFileError('unknown_format', 'the first line is not a heading line');
   let chosen;
   let ignored;
   if (columns === undefined) ({ columns: chosen, ignored } = detectColumns(headings));
@@ -152,17 +170,17 @@ export function readCsv(data, { columns, today } = {}) {
     if (missing.length) throw new MisFileError('missing_columns', missing.join(', '));
     chosen = { ...columns };
     const taken = new Set(Object.values(chosen));
-    ignored = headings.filter((h) => h.trim() && !taken.has(h));
+    ignored = headings.filter((h) => h.replace(EDGES, '') && !taken.has(h));
   }
   const where = Object.entries(chosen).map(([f, h]) => /** @type {[string, number]} */ ([f, headings.indexOf(h)]));
   /** @type {[number, Record<string, string>][]} */
   const rows = [];
   let line = records[0].info.lines + 1;
   for (const { record, info } of records.slice(1)) {
-    if (record.some((c) => c.trim())) rows.push([line, Object.fromEntries(where.map(([f, n]) => [f, record[n] ?? '']))]);
+    if (record.some((c) => c.replace(EDGES, ''))) rows.push([line, Object.fromEntries(where.map(([f, n]) => [f, record[n] ?? '']))]);
     line = info.lines + 1;
-    if (rows.length > MAX_PUPILS) throw new MisFileError('too_many_pupils');
   }
+  if (rows.length > MAX_PUPILS) throw new MisFileError('too_many_pupils');
   return checked('csv', rows, chosen, ignored, today ?? isoToday());
 }
 
@@ -178,6 +196,16 @@ const kids = (el) => /** @type {Element[]} */ (Array.from(el.childNodes).filter(
 /** @param {Element} el */
 const local = (el) => el.localName ?? el.nodeName.split(':').pop() ?? '';
 
+/** An element's text before its first child element, as ElementTree's `.text` (comments skipped). @param {Element} el */
+function ownText(el) {
+  let text = '';
+  for (const n of Array.from(el.childNodes)) {
+    if (n.nodeType === 1) break;
+    if (n.nodeType === 3 || n.nodeType === 4) text += n.nodeValue ?? '';
+  }
+  return text;
+}
+
 /**
  * The text at the first of `paths` (slash-separated local names) that is present, else ''.
  * @param {Element | null} el @param {...string} paths
@@ -187,7 +215,7 @@ function find(el, ...paths) {
     /** @type {Element | null | undefined} */
     let node = el;
     for (const part of path.split('/')) node = node ? kids(node).find((c) => local(c) === part) : null;
-    const text = (node?.textContent ?? '').trim();
+    const text = node ? ownText(node).replace(EDGES, '') : '';
     if (node && text) return text;
   }
   return '';
@@ -215,7 +243,23 @@ function firstLanguage(pupil) {
  */
 export function readCtf(data, { today, xml = browserXml } = {}) {
   if (data.length > MAX_BYTES) throw new MisFileError('too_large');
-  const text = new TextDecoder('utf-8').decode(data);
+  let text;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(data);
+  } catch {
+    throw new MisFileError('bad_xml', 'not UTF-8'); // as expat says of a UTF-8 document with a broken byte
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.replace(/^[ \t\r\n]+/, '').startsWith('<?xml') && !text.startsWith('<?xml')) {
+    throw new MisFileError('bad_xml', 'the XML declaration is not at the start');
+  }
+  if (text.startsWith('<?xml') && [' ', '\t', '\r', '\n'].includes(text[5])) {
+    const declared = text.match(DECLARATION);
+    if (!declared) throw new MisFileError('bad_xml', 'the XML declaration is malformed');
+    if (declared[3] !== undefined && declared[3].toLowerCase() !== 'utf-8') throw new MisFileError('bad_xml', 'an encoding that is not UTF-8');
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(text)) throw new MisFileError('bad_xml', 'a character XML forbids');
   if (text.includes('<!DOCTYPE') || text.includes('<!ENTITY')) throw new MisFileError('forbidden_xml', 'a DTD');
   const root = xml(text).documentElement;
   const pupilData = root ? kids(root).find((c) => local(c) === 'CTFpupilData') : undefined;
@@ -259,7 +303,7 @@ const iso = (y, m, d) => `${String(y).padStart(4, '0')}-${String(m).padStart(2, 
  * @returns {string} or throws
  */
 function parseDate(value) {
-  const v = value.trim();
+  const v = value.replace(EDGES, '');
   const forms = /** @type {[RegExp, (m: RegExpMatchArray) => [number, number, number]][]} */ ([
     [/^(\d{1,2})\/(\d{1,2})\/(\d{4})$/, (m) => [+m[3], +m[2], +m[1]]],
     [/^(\d{4})-(\d{1,2})-(\d{1,2})$/, (m) => [+m[1], +m[2], +m[3]]],
@@ -292,7 +336,7 @@ function yearGroup(value) {
 
 /** @param {string} value @param {boolean} required @returns {[string, string | null]} */
 function textOf(value, required) {
-  const v = value.trim().normalize('NFC');
+  const v = value.replace(EDGES, '').normalize('NFC');
   if (!v) return ['', required ? 'missing' : null];
   if (Array.from(v).length > MAX_TEXT) return ['', 'too_long'];
   if (/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\uFFFD]/u.test(v)) return ['', 'invalid_text'];
@@ -312,8 +356,9 @@ function checkLetter(body) {
  * @param {string} raw @returns {[string, string | null]}
  */
 function upnOf(raw) {
-  const upn = raw.replaceAll(' ', '').toUpperCase().trim();
-  if (!raw.trim()) return ['', 'missing'];
+  const upn = raw.replace(EDGES, '').replaceAll(' ', '').toUpperCase();
+  if (!raw.replace(EDGES, '')) return ['', 'missing'];
+  if (!/^[A-Z0-9]*$/.test(upn)) return ['', 'bad_upn'];
   if (upn.length !== 13) return ['', 'bad_upn'];
   if (!/^\d{11}$/.test(upn.slice(1, 12)) || !UPN_ALPHABET.includes(upn[12])) return ['', 'bad_upn'];
   if (checkLetter(upn.slice(1)) !== upn[0]) return ['', 'bad_check_letter'];
@@ -355,7 +400,7 @@ function checked(kind, rows, columns, ignored, today) {
     /** @type {Record<string, string | null>} */
     const dates = {};
     for (const name of ['date_of_birth', 'admission_date', 'leaving_date']) {
-      const raw = (cells[name] ?? '').trim();
+      const raw = (cells[name] ?? '').replace(EDGES, '');
       dates[name] = null;
       if (!raw) {
         if (REQUIRED.includes(name)) flag(name, 'missing');
@@ -372,17 +417,17 @@ function checked(kind, rows, columns, ignored, today) {
     if (born && admitted && admitted < born) flag('admission_date', 'implausible_date');
     if (admitted && left && left < admitted) flag('leaving_date', 'leaving_before_admission');
     const year = yearGroup(cells.year_group ?? '');
-    if (year === null) flag('year_group', (cells.year_group ?? '').trim() ? 'bad_year_group' : 'missing');
+    if (year === null) flag('year_group', (cells.year_group ?? '').replace(EDGES, '') ? 'bad_year_group' : 'missing');
     const sen = SEN[key(cells.sen_status ?? '')];
     if (sen === undefined) flag('sen_status', 'bad_sen_status');
     /** @type {Record<string, boolean>} */
     const flags = {};
     for (const name of ['pupil_premium', 'looked_after', 'eal']) {
-      const raw = (cells[name] ?? '').trim().toLowerCase();
+      const raw = (cells[name] ?? '').replace(EDGES, '').toLowerCase();
       if (!TRUE.has(raw) && !FALSE.has(raw)) flag(name, 'bad_flag');
       flags[name] = TRUE.has(raw);
     }
-    if (!('eal' in columns) && (cells.first_language ?? '').trim()) flags.eal = !ENGLISH.has(key(cells.first_language));
+    if (!('eal' in columns) && (cells.first_language ?? '').replace(EDGES, '')) flags.eal = !ENGLISH.has(key(cells.first_language));
     if (problems.length === before && born && year !== null && sen !== undefined) {
       pupils.push({
         upn, legal_surname: values.legal_surname, legal_forename: values.legal_forename,

@@ -81,7 +81,20 @@ def mis_cases() -> Iterator[Case]:
              f"{rows[0].upn},Fernsby,Ada,01/09/2031,R,maybe,01/09/2025,01/09/2024\r\n")
     yield _read("csv", "dates_and_flags_parse_failure",
                 "a birth in the future, a flag that is neither yes nor no, leaving before admission", wrong.encode())
+    head = "UPN,Surname,Forename,DOB,Year\r\n"
+    ok = f"{rows[0].upn},Fernsby,Ada,01/09/2019,R\r\n"
+    yield _read("csv", "stray_quote_success", "a quote inside an unquoted field is an ordinary character",
+                (head + f'{rows[1].upn},O"Dowd,Bilal,01/09/2019,R\r\n' + ok).encode())
+    yield _read("csv", "lone_cr_parse_failure", "a lone carriage return ends a line, as in any CSV reader",
+                (head + f"{rows[1].upn},Lin\rnet,Cora,01/09/2019,R\r\n").encode())
+    yield _read("csv", "edge_characters_parse_failure",
+                "only space, tab and line ends are trimmed: a byte-order mark or a unit separator in a cell is text"
+                " that is refused; a superscript digit is no year group",
+                (head + f"{rows[1].upn},\ufeff,Cora,01/09/2019,R\r\n{rows[2].upn},Linnet,\x1fCora,01/09/2019,\u00b2\r\n")
+                .encode())
     for condition, data, comment in [
+        ("closing_quote", (head + f'{rows[1].upn},"Linnet"x,Cora,01/09/2019,R\r\n').encode(),
+         "something after a closing quote"),
         ("empty", b"", "nothing at all"),
         ("missing_columns", b"UPN,Surname,Forename\r\nA,B,C\r\n", "no date of birth or year group"),
         ("ambiguous_columns", b"UPN,Surname,Legal Surname,Forename,DOB,Year\r\n", "two columns could be the surname"),
@@ -94,6 +107,12 @@ def mis_cases() -> Iterator[Case]:
         ("bad_xml", b"<CTfile><CTFpupilData><Pupil></CTFpupilData>", "not well formed"),
         ("not_ctf", b"<roster><pupil/></roster>", "XML, but not a Common Transfer File"),
         ("no_pupils", b"<CTfile><CTFpupilData></CTFpupilData></CTfile>", "a CTF of no pupils"),
+        ("latin_1", '<CTfile><CTFpupilData><Pupil><Surname>Bront\u00eb</Surname></Pupil></CTFpupilData></CTfile>'
+         .encode("latin-1"), "not UTF-8"),
+        ("declared_encoding", b'<?xml version="1.0" encoding="ISO-8859-1"?><CTfile/>',
+         "an encoding other than UTF-8 declared"),
+        ("declaration", b'<?xml wersion="1.0"?><CTfile/>', "a malformed XML declaration"),
+        ("declaration_late", b'  <?xml version="1.0"?><CTfile/>', "the XML declaration after white space"),
     ]:
         yield _read("ctf", f"{condition}_parse_failure", comment, data)
 
