@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from crypto import SigningKey, sign_delivery_auth, sign_device_auth
 
@@ -98,7 +98,10 @@ class SyncClient:
 
     async def connect(self) -> dict:
         self._closed_reason = None
-        self._ws = await connect(self.url, max_size=LIMITS["max_frame_bytes"] * 2, open_timeout=10)
+        try:
+            self._ws = await connect(self.url, max_size=LIMITS["max_frame_bytes"] * 2, open_timeout=10)
+        except InvalidHandshake as exc:  # a server that died mid-handshake answers no valid HTTP: as gone
+            raise SyncError("connection_closed", f"the handshake failed: {type(exc).__name__}") from None
         challenge = parse_server(await self._ws.recv())
         if challenge.get("type") != "challenge":
             raise SyncError("malformed_frame", "the server did not start with a challenge")
